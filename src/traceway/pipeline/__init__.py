@@ -1,0 +1,1 @@
+"""The stage between receivers and storage: a bounded queue with group commit."""

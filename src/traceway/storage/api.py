@@ -1,0 +1,113 @@
+"""What every storage backend provides: a ``TraceWriter`` and a ``TraceReader``.
+
+The contracts (every backend passes the shared suite in ``tests/storage/``):
+
+* ``write_spans`` is durable on return: once it returns, the spans survive a crash
+  of the process. It is idempotent: writing the same ``(trace_id, span_id)`` again
+  stores it once. It is called from one thread at a time.
+* Readers may be called from many threads at once, concurrently with the writer.
+  They return new objects the caller owns; nothing returned is shared with storage.
+* Search semantics (``TraceQuery``): a trace matches when **one span** of it has the
+  service, the operation, every tag, a duration inside the bounds and (with
+  ``errors_only``) an error status, and starts inside the time window. Tags match a
+  span attribute or a resource attribute of that span, compared as text (``true``,
+  ``42``, ``1.5``), plus the derived tags ``span.kind`` (``server``, ``client``, ...),
+  ``error`` (``true`` on error spans) and ``otel.status_code`` (``OK``/``ERROR``).
+  Traces come back newest first (by the matching span's start), at most ``limit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Protocol, runtime_checkable
+
+from traceway.model import Span, SpanKind, Trace
+
+__all__ = [
+    "DependencyLink",
+    "Operation",
+    "OperationQuery",
+    "StorageError",
+    "TraceQuery",
+    "TraceReader",
+    "TraceWriter",
+]
+
+DEFAULT_SEARCH_LIMIT = 20
+
+
+class StorageError(Exception):
+    """A backend could not do what was asked (disk full, read-only, corrupt file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TraceQuery:
+    """A trace search; every condition that is set must hold on one span."""
+
+    service_name: str | None = None
+    operation_name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    start_time_min_ns: int | None = None
+    start_time_max_ns: int | None = None
+    duration_min_ns: int | None = None
+    duration_max_ns: int | None = None
+    errors_only: bool = False
+    limit: int = DEFAULT_SEARCH_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class OperationQuery:
+    """Operations (span names) of one service, optionally of one span kind."""
+
+    service_name: str
+    span_kind: SpanKind | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    name: str
+    span_kind: SpanKind
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyLink:
+    """Calls from ``parent`` service to ``child`` service: a span of ``child`` whose
+    parent span belongs to ``parent``."""
+
+    parent: str
+    child: str
+    call_count: int
+    error_count: int = 0
+
+
+@runtime_checkable
+class TraceWriter(Protocol):
+    def write_spans(self, spans: Sequence[Span]) -> None:
+        """Store spans durably and idempotently; raise ``StorageError`` on failure."""
+
+    def close(self) -> None:
+        """Flush and release resources; calling it twice is harmless."""
+
+
+@runtime_checkable
+class TraceReader(Protocol):
+    def get_services(self) -> list[str]:
+        """Every service name that has spans, sorted."""
+
+    def get_operations(self, query: OperationQuery) -> list[Operation]:
+        """Distinct (span name, kind) pairs of the service, sorted by name then kind."""
+
+    def get_trace(self, trace_id: str) -> Trace | None:
+        """Every span of the trace ordered by start time, or None if none is stored."""
+
+    def find_trace_ids(self, query: TraceQuery) -> list[str]:
+        """Ids of matching traces, newest first, at most ``query.limit``."""
+
+    def find_traces(self, query: TraceQuery) -> list[Trace]:
+        """The matching traces with all their spans, in ``find_trace_ids`` order."""
+
+    def get_dependencies(self, start_time_ns: int, end_time_ns: int) -> list[DependencyLink]:
+        """Service-to-service calls among spans that start inside the window,
+        sorted by (parent, child)."""
