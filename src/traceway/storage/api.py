@@ -3,17 +3,24 @@
 The contracts (every backend passes the shared suite in ``tests/storage/``):
 
 * ``write_spans`` is durable on return: once it returns, the spans survive a crash
-  of the process. It is idempotent: writing the same ``(trace_id, span_id)`` again
-  stores it once. It is called from one thread at a time.
-* Readers may be called from many threads at once, concurrently with the writer.
-  They return new objects the caller owns; nothing returned is shared with storage.
+  of the process. It is atomic: a batch is stored whole or not at all. It is
+  idempotent: writing the same ``(trace_id, span_id)`` again stores it once, and the
+  span stored first stays (also within one batch). It is called from one thread at
+  a time. Spans with malformed ids or numbers out of OTLP's ranges are refused
+  whole-batch with ``ValueError`` (receivers validate; see ``storage.validation``).
+* Readers may be called from many threads at once, concurrently with the writer, and
+  see whole batches only. They return new objects the caller owns; nothing returned
+  is shared with storage. After ``close`` every call raises ``StorageError``.
 * Search semantics (``TraceQuery``): a trace matches when **one span** of it has the
   service, the operation, every tag, a duration inside the bounds and (with
-  ``errors_only``) an error status, and starts inside the time window. Tags match a
-  span attribute or a resource attribute of that span, compared as text (``true``,
-  ``42``, ``1.5``), plus the derived tags ``span.kind`` (``server``, ``client``, ...),
-  ``error`` (``true`` on error spans) and ``otel.status_code`` (``OK``/``ERROR``).
-  Traces come back newest first (by the matching span's start), at most ``limit``.
+  ``errors_only``) an error status, and starts inside the time window; all bounds
+  are inclusive, a span's duration is ``Span.duration_ns``. Tags match a span
+  attribute or a resource attribute of that span, compared as text (``true``,
+  ``42``, ``1.5``; the exact forms are in ``storage.search_text``), plus the derived
+  tags ``span.kind`` (``server``, ``client``, ...), ``error`` (``true`` on error
+  spans) and ``otel.status_code`` (``OK``/``ERROR``). Traces come back newest first
+  by the start of their newest matching span, equal starts in trace id order, at most
+  ``limit`` (none when ``limit`` < 1).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ __all__ = [
     "StorageError",
     "TraceQuery",
     "TraceReader",
+    "TraceStore",
     "TraceWriter",
 ]
 
@@ -73,8 +81,9 @@ class Operation:
 
 @dataclass(frozen=True, slots=True)
 class DependencyLink:
-    """Calls from ``parent`` service to ``child`` service: a span of ``child`` whose
-    parent span belongs to ``parent``."""
+    """Calls from ``parent`` service to ``child`` service: spans of ``child`` whose
+    parent span (same trace) belongs to ``parent``, a different service; errors are
+    those child spans with ERROR status."""
 
     parent: str
     child: str
@@ -85,7 +94,8 @@ class DependencyLink:
 @runtime_checkable
 class TraceWriter(Protocol):
     def write_spans(self, spans: Sequence[Span]) -> None:
-        """Store spans durably and idempotently; raise ``StorageError`` on failure."""
+        """Store spans durably, atomically and idempotently; raise ``StorageError`` on
+        failure and ``ValueError`` for malformed spans."""
 
     def close(self) -> None:
         """Flush and release resources; calling it twice is harmless."""
@@ -100,7 +110,8 @@ class TraceReader(Protocol):
         """Distinct (span name, kind) pairs of the service, sorted by name then kind."""
 
     def get_trace(self, trace_id: str) -> Trace | None:
-        """Every span of the trace ordered by start time, or None if none is stored."""
+        """Every span of the trace ordered by start time then span id, or None if none
+        is stored (also for an id that is not 32 lowercase hex digits)."""
 
     def find_trace_ids(self, query: TraceQuery) -> list[str]:
         """Ids of matching traces, newest first, at most ``query.limit``."""
@@ -109,5 +120,10 @@ class TraceReader(Protocol):
         """The matching traces with all their spans, in ``find_trace_ids`` order."""
 
     def get_dependencies(self, start_time_ns: int, end_time_ns: int) -> list[DependencyLink]:
-        """Service-to-service calls among spans that start inside the window,
-        sorted by (parent, child)."""
+        """Service-to-service calls among spans that start inside the window (both
+        the parent and the child span; bounds inclusive), sorted by (parent, child)."""
+
+
+@runtime_checkable
+class TraceStore(TraceWriter, TraceReader, Protocol):
+    """A backend that both writes and reads: what ``open_store`` returns."""

@@ -1,0 +1,138 @@
+"""``DuckDBStore``: traces in one embedded DuckDB file, the backend of ``traceway serve``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from traceway.model import Span, Trace
+from traceway.storage.api import (
+    DependencyLink,
+    Operation,
+    OperationQuery,
+    StorageError,
+    TraceQuery,
+)
+from traceway.storage.duckdb import reader
+from traceway.storage.duckdb.schema import ensure_schema
+from traceway.storage.duckdb.writer import insert_spans
+from traceway.storage.validation import check_spans
+
+__all__ = ["DuckDBStore"]
+
+_T = TypeVar("_T")
+
+
+def _explain(error: duckdb.Error) -> str:
+    message = str(error)
+    if "lock" in message.lower():
+        message += " (is another traceway process using this file?)"
+    return message
+
+
+class DuckDBStore:
+    """Spans in a DuckDB file, or in memory when ``path`` is None.
+
+    One connection writes, under a lock; every read runs on a cursor of its own, so
+    reads proceed while a batch is being written and see only committed batches.
+    Each ``write_spans`` is one transaction, committed to DuckDB's write-ahead log
+    before it returns. DuckDB errors leave as ``StorageError``.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._where = str(path) if path is not None else "the in-memory trace store"
+        try:
+            # The root connection only hands out cursors; it runs no queries itself.
+            self._root = duckdb.connect(str(path) if path is not None else ":memory:")
+        except duckdb.Error as error:
+            raise StorageError(
+                f"cannot open trace store {self._where}: {_explain(error)}"
+            ) from error
+        try:
+            self._writer = self._root.cursor()
+            ensure_schema(self._writer)
+        except BaseException as error:
+            self._root.close()
+            if isinstance(error, duckdb.Error):
+                raise StorageError(f"cannot set up trace store {self._where}: {error}") from error
+            raise
+        self._write_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._closed = False
+
+    def __enter__(self) -> DuckDBStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Wait for a write in progress, then release the file; harmless when closed."""
+        with self._write_lock, self._state_lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._writer.close()
+                self._root.close()
+            except duckdb.Error as error:
+                raise StorageError(f"closing {self._where} failed: {error}") from error
+
+    def write_spans(self, spans: Sequence[Span]) -> None:
+        """Store ``spans`` in one transaction; spans already stored are skipped."""
+        check_spans(spans)
+        with self._write_lock:
+            if self._closed:
+                raise StorageError(f"{self._where} is closed")
+            if not spans:
+                return
+            try:
+                insert_spans(self._writer, spans)
+            except duckdb.Error as error:
+                raise StorageError(
+                    f"writing {len(spans)} spans to {self._where} failed: {_explain(error)}"
+                ) from error
+
+    @contextmanager
+    def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._state_lock:
+            if self._closed:
+                raise StorageError(f"{self._where} is closed")
+            cursor = self._root.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+    def _read(self, what: str, read: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
+        try:
+            with self._cursor() as cursor:
+                return read(cursor)
+        except duckdb.Error as error:
+            raise StorageError(f"reading {what} from {self._where} failed: {error}") from error
+
+    def get_services(self) -> list[str]:
+        return self._read("services", reader.get_services)
+
+    def get_operations(self, query: OperationQuery) -> list[Operation]:
+        return self._read("operations", lambda cur: reader.get_operations(cur, query))
+
+    def get_trace(self, trace_id: str) -> Trace | None:
+        return self._read(f"trace {trace_id}", lambda cur: reader.get_trace(cur, trace_id))
+
+    def find_trace_ids(self, query: TraceQuery) -> list[str]:
+        return self._read("trace ids", lambda cur: reader.find_trace_ids(cur, query))
+
+    def find_traces(self, query: TraceQuery) -> list[Trace]:
+        return self._read("traces", lambda cur: reader.find_traces(cur, query))
+
+    def get_dependencies(self, start_time_ns: int, end_time_ns: int) -> list[DependencyLink]:
+        return self._read(
+            "dependencies",
+            lambda cur: reader.get_dependencies(cur, start_time_ns, end_time_ns),
+        )
