@@ -12,7 +12,7 @@ from typing import Protocol
 
 from traceway.model import Span
 
-__all__ = ["PipelineClosedError", "RetryLaterError", "SpanConsumer"]
+__all__ = ["PipelineClosedError", "RejectedSpansError", "RetryLaterError", "SpanConsumer"]
 
 
 class RetryLaterError(Exception):
@@ -31,6 +31,14 @@ class PipelineClosedError(RetryLaterError):
     """The pipeline is shutting down and takes no more spans."""
 
 
+class RejectedSpansError(ValueError):
+    """Permanent: storage refused these spans as invalid; sending them again cannot help.
+
+    Receivers map it to HTTP 400 and gRPC ``INVALID_ARGUMENT``.
+    """
+
+
 class SpanConsumer(Protocol):
     async def consume(self, spans: Sequence[Span]) -> None:
-        """Return once ``spans`` are durably stored; raise ``RetryLaterError`` if not."""
+        """Return once ``spans`` are durably stored; raise ``RetryLaterError`` (retryable)
+        or ``RejectedSpansError`` (permanent) if not."""

@@ -1,0 +1,178 @@
+"""Bounded queue in front of storage with group commit and durable acknowledgement.
+
+Receivers call ``consume``; it returns only after the spans are committed. While one
+commit runs, further requests queue up and are written together in the next one
+(group commit), so durability costs one transaction per batch rather than per
+request. The queue is bounded in spans: when it is full, ``consume`` raises
+``RetryLaterError`` at once instead of growing or dropping anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from traceway.model import Span
+from traceway.pipeline.api import PipelineClosedError, RejectedSpansError, RetryLaterError
+from traceway.storage.api import StorageError, TraceWriter
+
+__all__ = ["CommitPipeline", "PipelineStats"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_QUEUE_SPANS = 200_000
+DEFAULT_MAX_BATCH_SPANS = 20_000
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    """Counters a user can read to see what the pipeline did."""
+
+    accepted_spans: int = 0
+    committed_spans: int = 0
+    commits: int = 0
+    refused_requests: int = 0
+    failed_commits: int = 0
+
+
+@dataclass(slots=True)
+class _Pending:
+    spans: Sequence[Span]
+    done: asyncio.Future[None]
+
+
+class CommitPipeline:
+    """A ``SpanConsumer`` that writes to a ``TraceWriter`` from one writer thread."""
+
+    def __init__(
+        self,
+        writer: TraceWriter,
+        *,
+        max_queue_spans: int = DEFAULT_MAX_QUEUE_SPANS,
+        max_batch_spans: int = DEFAULT_MAX_BATCH_SPANS,
+        retry_after_s: float = 1.0,
+    ) -> None:
+        if max_queue_spans < 1 or max_batch_spans < 1:
+            raise ValueError("queue and batch sizes must be at least 1 span")
+        self._writer = writer
+        self._max_queue_spans = max_queue_spans
+        self._max_batch_spans = max_batch_spans
+        self._retry_after_s = retry_after_s
+        self._queue: deque[_Pending] = deque()
+        self._queued_spans = 0
+        self._wakeup = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        # Storage calls block; one thread keeps writes ordered and off the event loop.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="traceway-commit")
+        self.stats = PipelineStats()
+
+    @property
+    def queued_spans(self) -> int:
+        return self._queued_spans
+
+    def start(self) -> None:
+        """Start the commit loop on the running event loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._commit_loop(), name="traceway-commit-loop"
+            )
+
+    async def consume(self, spans: Sequence[Span]) -> None:
+        """Return once ``spans`` are committed; raise ``RetryLaterError`` if they cannot be."""
+        if self._closing:
+            raise PipelineClosedError("traceway is shutting down", self._retry_after_s)
+        if not spans:
+            return
+        # A request larger than the whole queue is still taken when the queue is empty;
+        # its size is bounded by the receivers' request size limit.
+        if self._queued_spans and self._queued_spans + len(spans) > self._max_queue_spans:
+            self.stats.refused_requests += 1
+            raise RetryLaterError(
+                f"ingest queue is full ({self._queued_spans} spans waiting to be stored); "
+                f"retry after {self._retry_after_s:g}s",
+                self._retry_after_s,
+            )
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(spans, done))
+        self._queued_spans += len(spans)
+        self.stats.accepted_spans += len(spans)
+        self._wakeup.set()
+        # The commit happens whether or not the caller is still waiting for it.
+        await asyncio.shield(done)
+
+    async def shutdown(self) -> None:
+        """Refuse new spans, commit everything queued, then stop. Idempotent."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        self._executor.shutdown(wait=True)
+
+    async def _commit_loop(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = self._take_batch()
+            try:
+                await self._commit(batch)
+            except (ValueError, TypeError):
+                # Storage refused the batch as invalid. Commit each request on its own so
+                # that only the one carrying the bad spans is refused, permanently.
+                for pending in batch:
+                    try:
+                        await self._commit([pending])
+                    except (ValueError, TypeError) as exc:
+                        self._fail([pending], RejectedSpansError(f"spans refused: {exc}"))
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        """Write the batch and settle its requests; storage failures become retryable."""
+        spans = [span for pending in batch for span in pending.spans]
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._writer.write_spans, spans)
+        except StorageError as exc:
+            log.error("could not store %d spans: %s", len(spans), exc)
+            self._fail(batch, RetryLaterError(f"storage failed: {exc}", self._retry_after_s))
+        except (ValueError, TypeError):
+            raise
+        except Exception as exc:
+            # Unexpected: the senders are told to retry, and the error is not hidden.
+            log.exception("unexpected error while storing %d spans", len(spans))
+            self._fail(batch, RetryLaterError(f"storage failed: {exc!r}", self._retry_after_s))
+        else:
+            self.stats.commits += 1
+            self.stats.committed_spans += len(spans)
+            self._settle(batch, None)
+
+    def _fail(self, batch: list[_Pending], error: Exception) -> None:
+        self.stats.failed_commits += 1
+        self._settle(batch, error)
+
+    def _take_batch(self) -> list[_Pending]:
+        batch = [self._queue.popleft()]
+        size = len(batch[0].spans)
+        while self._queue and size + len(self._queue[0].spans) <= self._max_batch_spans:
+            pending = self._queue.popleft()
+            batch.append(pending)
+            size += len(pending.spans)
+        self._queued_spans -= size
+        return batch
+
+    @staticmethod
+    def _settle(batch: list[_Pending], error: Exception | None) -> None:
+        for pending in batch:
+            if pending.done.done():
+                continue
+            if error is None:
+                pending.done.set_result(None)
+            else:
+                pending.done.set_exception(error)

@@ -1,0 +1,87 @@
+"""OTLP/gRPC receiver: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
+
+It only decodes and validates; the spans go to a ``SpanConsumer`` and the export is
+answered once the consumer has committed them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from traceway.pipeline.api import RejectedSpansError, RetryLaterError, SpanConsumer
+from traceway.receivers.otlp_decode import OtlpDecodeError, decode_protobuf, export_response
+
+__all__ = ["OtlpGrpcReceiver"]
+
+_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+class _TraceService:
+    """The Export method; it takes raw bytes so that a body that does not parse is
+    answered INVALID_ARGUMENT with the reason, not gRPC's generic INTERNAL."""
+
+    def __init__(self, consumer: SpanConsumer) -> None:
+        self._consumer = consumer
+
+    async def export(
+        self, body: bytes, context: grpc.aio.ServicerContext[bytes, ExportTraceServiceResponse]
+    ) -> ExportTraceServiceResponse:
+        try:
+            # CPU work on a worker thread keeps the event loop (and the API) responsive.
+            decoded = await asyncio.to_thread(decode_protobuf, body)
+        except OtlpDecodeError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            await self._consumer.consume(decoded.spans)
+        except RetryLaterError as exc:
+            # UNAVAILABLE is retryable for every OTLP exporter; nothing was stored.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except RejectedSpansError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return export_response(decoded)
+
+    def handler(self) -> grpc.GenericRpcHandler[bytes, ExportTraceServiceResponse]:
+        return grpc.method_handlers_generic_handler(
+            _SERVICE,
+            {
+                "Export": grpc.unary_unary_rpc_method_handler(
+                    self.export,
+                    request_deserializer=None,
+                    response_serializer=ExportTraceServiceResponse.SerializeToString,
+                )
+            },
+        )
+
+
+class OtlpGrpcReceiver:
+    """A ``grpc.aio`` server that accepts OTLP trace exports."""
+
+    def __init__(self, consumer: SpanConsumer, *, max_request_bytes: int) -> None:
+        self._server = grpc.aio.server(
+            options=[
+                # Larger messages are refused by gRPC itself with RESOURCE_EXHAUSTED.
+                ("grpc.max_receive_message_length", max_request_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        self._server.add_generic_rpc_handlers((_TraceService(consumer).handler(),))
+        self._started = False
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on ``host:port`` (0 for any free port) and return the bound port."""
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        bound = self._server.add_insecure_port(address)
+        if bound == 0:
+            raise OSError(f"cannot listen for OTLP/gRPC on {address}: the port is in use")
+        await self._server.start()
+        self._started = True
+        return bound
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Stop taking calls and let running exports finish (up to ``grace_s``)."""
+        if self._started:
+            self._started = False
+            await self._server.stop(grace_s)

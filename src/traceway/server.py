@@ -1,0 +1,165 @@
+"""``traceway serve``: receivers, pipeline, storage and API in one process and one event loop.
+
+Start order is storage → pipeline → API → receivers, and stop order the reverse, so
+that no export is accepted before it can be stored and every accepted export is
+committed before the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from traceway.api.app import create_api_app
+from traceway.pipeline.commit import DEFAULT_MAX_QUEUE_SPANS, CommitPipeline
+from traceway.query.service import QueryService
+from traceway.receivers.otlp_grpc import OtlpGrpcReceiver
+from traceway.receivers.otlp_http import create_otlp_http_app
+from traceway.storage import open_store
+
+__all__ = ["BoundAddresses", "ServeConfig", "TracewayServer"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+DATABASE_FILE = "traceway.duckdb"
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """Everything ``traceway serve`` can be told; ports of 0 mean any free port."""
+
+    data_dir: Path | None
+    host: str = "127.0.0.1"
+    otlp_grpc_port: int = 4317
+    otlp_http_port: int = 4318
+    port: int = 16686
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_queue_spans: int = DEFAULT_MAX_QUEUE_SPANS
+
+    @property
+    def database_path(self) -> Path | None:
+        return None if self.data_dir is None else self.data_dir / DATABASE_FILE
+
+
+@dataclass(frozen=True, slots=True)
+class BoundAddresses:
+    """Where the running server listens."""
+
+    host: str
+    otlp_grpc_port: int
+    otlp_http_port: int
+    port: int
+
+    def url(self, port: int) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port}"
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the process that embeds it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class _HttpListener:
+    def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        self._server = _EmbeddedUvicorn(config)
+        self._socket = sock
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
+        while not self._server.started:
+            if self._task.done():
+                await self._task  # raises what stopped it
+                raise OSError(f"HTTP listener on {self._socket.getsockname()} did not start")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._server.should_exit = True
+            await self._task
+            self._task = None
+        self._socket.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+class TracewayServer:
+    """The whole backend; ``start`` returns where it listens, ``stop`` drains and closes."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self._stack = contextlib.AsyncExitStack()
+        self.pipeline: CommitPipeline | None = None
+
+    async def start(self) -> BoundAddresses:
+        config = self.config
+        try:
+            return await self._start(config)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self, config: ServeConfig) -> BoundAddresses:
+        if config.data_dir is not None:
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+        store = open_store(config.database_path)
+        self._stack.callback(store.close)
+
+        pipeline = CommitPipeline(store, max_queue_spans=config.max_queue_spans)
+        pipeline.start()
+        self._stack.push_async_callback(pipeline.shutdown)
+        self.pipeline = pipeline
+
+        api_socket = _listen(config.host, config.port)
+        api = _HttpListener(create_api_app(QueryService(store)), api_socket)
+        await api.start()
+        self._stack.push_async_callback(api.stop)
+
+        http_socket = _listen(config.host, config.otlp_http_port)
+        otlp_http = _HttpListener(
+            create_otlp_http_app(pipeline, max_request_bytes=config.max_request_bytes),
+            http_socket,
+        )
+        await otlp_http.start()
+        self._stack.push_async_callback(otlp_http.stop)
+
+        otlp_grpc = OtlpGrpcReceiver(pipeline, max_request_bytes=config.max_request_bytes)
+        grpc_port = await otlp_grpc.start(config.host, config.otlp_grpc_port)
+        self._stack.push_async_callback(otlp_grpc.stop)
+
+        return BoundAddresses(
+            host=config.host,
+            otlp_grpc_port=grpc_port,
+            otlp_http_port=http_socket.getsockname()[1],
+            port=api_socket.getsockname()[1],
+        )
+
+    async def stop(self) -> None:
+        """Stop receivers, commit what they accepted, then close the API and the store."""
+        await self._stack.aclose()
