@@ -1,45 +1,18 @@
-"""The ``traceway`` command line."""
+"""The ``traceway`` command line: one sub-command per module of ``traceway.commands``."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import logging
-import os
-import signal
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-
-import platformdirs
 
 from traceway import __version__
-from traceway.server import DEFAULT_MAX_REQUEST_BYTES, BoundAddresses, ServeConfig, TracewayServer
-from traceway.storage import StorageError
+from traceway.commands import Command, serve
 
 __all__ = ["main"]
 
-
-def default_data_dir() -> Path:
-    """``TRACEWAY_DATA_DIR``, else the per-user data directory (e.g. ~/.local/share/traceway)."""
-    configured = os.environ.get("TRACEWAY_DATA_DIR")
-    return Path(configured) if configured else Path(platformdirs.user_data_dir("traceway"))
-
-
-def _size(text: str) -> int:
-    units = {"": 1, "b": 1, "kib": 1 << 10, "kb": 1000, "mib": 1 << 20, "mb": 1000**2}
-    number = text.rstrip("kKmMiIbB")
-    unit = text[len(number) :].lower()
-    if not number.isdigit() or unit not in units or int(number) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 64MiB, 512KiB or 1000")
-    return int(number) * units[unit]
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535; 0 = any free)")
-    return int(text)
+COMMANDS: dict[str, Command] = {"serve": serve}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,104 +21,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"traceway {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = commands.add_parser(
-        "serve",
-        help="run the trace backend: OTLP receivers, DuckDB store, Jaeger-compatible API",
-        description="Run the trace backend in one process: OTLP/gRPC and OTLP/HTTP receivers, "
-        "an embedded DuckDB store and a Jaeger-compatible HTTP API.",
-    )
-    where = serve.add_mutually_exclusive_group()
-    where.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help=f"directory of the DuckDB file (default: $TRACEWAY_DATA_DIR or {default_data_dir()})",
-    )
-    where.add_argument(
-        "--memory", action="store_true", help="keep traces in memory only (lost on exit)"
-    )
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    serve.add_argument("--otlp-grpc-port", type=_port, default=4317, help="OTLP/gRPC port (4317)")
-    serve.add_argument("--otlp-http-port", type=_port, default=4318, help="OTLP/HTTP port (4318)")
-    serve.add_argument("--port", type=_port, default=16686, help="API port (16686)")
-    serve.add_argument(
-        "--max-request-size",
-        type=_size,
-        default=DEFAULT_MAX_REQUEST_BYTES,
-        help="largest export accepted, after decompression (64MiB)",
-    )
-    serve.add_argument(
-        "--ready-file",
-        type=Path,
-        default=None,
-        help="once listening, write the bound ports there as JSON (for supervisors and tests)",
-    )
+    for command in COMMANDS.values():
+        command.add_parser(commands)
     return parser
-
-
-def _banner(config: ServeConfig, bound: BoundAddresses) -> str:
-    storage = str(config.database_path) if config.database_path else "in memory (lost on exit)"
-    grpc_url = bound.url(bound.otlp_grpc_port)
-    return "\n".join(
-        [
-            f"traceway {__version__} is running",
-            f"  storage     {storage}",
-            f"  OTLP/gRPC   {grpc_url}",
-            f"  OTLP/HTTP   {bound.url(bound.otlp_http_port)}/v1/traces",
-            f"  API         {bound.url(bound.port)}/api/services (Jaeger-compatible)",
-            "",
-            "Point an application at it with:",
-            f"  export OTEL_EXPORTER_OTLP_ENDPOINT={grpc_url}",
-            "Press Ctrl-C to stop.",
-        ]
-    )
-
-
-async def _serve(config: ServeConfig, ready_file: Path | None) -> None:
-    server = TracewayServer(config)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    bound = await server.start()
-    try:
-        print(_banner(config, bound), flush=True)
-        if ready_file is not None:
-            ready = {
-                "otlp_grpc_port": bound.otlp_grpc_port,
-                "otlp_http_port": bound.otlp_http_port,
-                "port": bound.port,
-                "pid": os.getpid(),
-            }
-            ready_file.write_text(json.dumps(ready))
-        await stop.wait()
-        print("traceway: stopping; storing what was accepted ...", file=sys.stderr, flush=True)
-    finally:
-        await server.stop()
-    print("traceway: stopped", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "serve":
-        data_dir = None if args.memory else (args.data_dir or default_data_dir())
-        config = ServeConfig(
-            data_dir=data_dir,
-            host=args.host,
-            otlp_grpc_port=args.otlp_grpc_port,
-            otlp_http_port=args.otlp_http_port,
-            port=args.port,
-            max_request_bytes=args.max_request_size,
-        )
-        try:
-            asyncio.run(_serve(config, args.ready_file))
-        except (OSError, StorageError) as exc:
-            print(f"traceway: {exc}", file=sys.stderr)
-            return 1
-        return 0
-    return 2
+    return COMMANDS[args.command].run(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,129 @@
+"""``traceway serve``: run the whole backend until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from traceway import __version__
+from traceway.commands import options
+from traceway.server import DEFAULT_MAX_REQUEST_BYTES, BoundAddresses, ServeConfig, TracewayServer
+from traceway.storage import StorageError
+
+__all__ = ["add_parser", "default_data_dir", "run"]
+
+
+def default_data_dir() -> Path:
+    """``TRACEWAY_DATA_DIR``, else the per-user data directory (e.g. ~/.local/share/traceway)."""
+    configured = os.environ.get("TRACEWAY_DATA_DIR")
+    return Path(configured) if configured else Path(platformdirs.user_data_dir("traceway"))
+
+
+def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the trace backend: OTLP receivers, DuckDB store, Jaeger-compatible API",
+        description="Run the trace backend in one process: OTLP/gRPC and OTLP/HTTP receivers, "
+        "an embedded DuckDB store and a Jaeger-compatible HTTP API.",
+    )
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"directory of the DuckDB file (default: $TRACEWAY_DATA_DIR or {default_data_dir()})",
+    )
+    where.add_argument(
+        "--memory", action="store_true", help="keep traces in memory only (lost on exit)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument(
+        "--otlp-grpc-port", type=options.port, default=4317, help="OTLP/gRPC port (4317)"
+    )
+    serve.add_argument(
+        "--otlp-http-port", type=options.port, default=4318, help="OTLP/HTTP port (4318)"
+    )
+    serve.add_argument("--port", type=options.port, default=16686, help="API port (16686)")
+    serve.add_argument(
+        "--max-request-size",
+        type=options.size,
+        default=DEFAULT_MAX_REQUEST_BYTES,
+        help="largest export accepted, after decompression (64MiB)",
+    )
+    serve.add_argument(
+        "--ready-file",
+        type=Path,
+        default=None,
+        help="once listening, write the bound ports there as JSON (for supervisors and tests)",
+    )
+
+
+def config_from(args: argparse.Namespace) -> ServeConfig:
+    """The server configuration the parsed flags describe."""
+    return ServeConfig(
+        data_dir=None if args.memory else (args.data_dir or default_data_dir()),
+        host=args.host,
+        otlp_grpc_port=args.otlp_grpc_port,
+        otlp_http_port=args.otlp_http_port,
+        port=args.port,
+        max_request_bytes=args.max_request_size,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        asyncio.run(_serve(config_from(args), args.ready_file))
+    except (OSError, StorageError) as exc:
+        print(f"traceway: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _banner(config: ServeConfig, bound: BoundAddresses) -> str:
+    storage = str(config.database_path) if config.database_path else "in memory (lost on exit)"
+    grpc_url = bound.url(bound.otlp_grpc_port)
+    return "\n".join(
+        [
+            f"traceway {__version__} is running",
+            f"  storage     {storage}",
+            f"  OTLP/gRPC   {grpc_url}",
+            f"  OTLP/HTTP   {bound.url(bound.otlp_http_port)}/v1/traces",
+            f"  API         {bound.url(bound.port)}/api/services (Jaeger-compatible)",
+            "",
+            "Point an application at it with:",
+            f"  export OTEL_EXPORTER_OTLP_ENDPOINT={grpc_url}",
+            "Press Ctrl-C to stop.",
+        ]
+    )
+
+
+async def _serve(config: ServeConfig, ready_file: Path | None) -> None:
+    server = TracewayServer(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    bound = await server.start()
+    try:
+        print(_banner(config, bound), flush=True)
+        if ready_file is not None:
+            ready = {
+                "otlp_grpc_port": bound.otlp_grpc_port,
+                "otlp_http_port": bound.otlp_http_port,
+                "port": bound.port,
+                "pid": os.getpid(),
+            }
+            ready_file.write_text(json.dumps(ready))
+        await stop.wait()
+        print("traceway: stopping; storing what was accepted ...", file=sys.stderr, flush=True)
+    finally:
+        await server.stop()
+    print("traceway: stopped", file=sys.stderr, flush=True)
