@@ -1,0 +1,122 @@
+"""traceway.testing as a pytest plugin, run by pytest's own pytester."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+# Load the plugin by module name; "no:traceway" keeps an installed entry point from
+# registering the same module a second time. The generated tests need no asyncio.
+PLUGIN_ARGS = ("-p", "no:traceway", "-p", "traceway.testing", "-p", "no:asyncio")
+
+TESTS = """
+import pytest
+from traceway.instrument import traced
+
+
+def handle():
+    with traced("GET /user/{id}", **{"http.route": "/user/{id}"}):
+        with traced("cache lookup"):
+            pass
+        with traced("UserService/Get"):
+            with traced("db query"):
+                pass
+        with traced("db query"):
+            pass
+
+
+def test_tree(spans):
+    handle()
+    root = spans.one("GET /user/{id}", **{"http.route": "/user/{id}"})
+    assert len(root.trace_id) == 32 and len(root.span_id) == 16
+    assert [s.name for s in spans.children_of(root)] == [
+        "cache lookup", "UserService/Get", "db query"
+    ]
+    assert spans.roots() == [root]
+    spans.assert_tree(
+        ("GET /user/{id}", ["cache lookup", "db query", ("UserService/Get", ["db query"])])
+    )
+    spans.assert_tree(
+        {"GET /user/{id}": ["cache lookup", {"UserService/Get": {"db query": {}}}, "db query"]},
+        ordered=True,
+    )
+
+
+def test_each_test_sees_only_its_own_spans(spans):
+    assert len(spans) == 0
+    with traced("alone"):
+        pass
+    assert spans.names() == ["alone"]
+
+
+def test_configure_keeps_the_capturing_provider(spans):
+    from traceway.instrument import configure
+
+    instrumentation = configure("under-test")
+    with traced("after configure"):
+        pass
+    assert spans.names() == ["after configure"]
+    assert configure("under-test") is instrumentation
+"""
+
+FAILING = """
+from traceway.instrument import traced
+
+
+def test_one_lists_what_was_captured(spans):
+    with traced("checkout"):
+        pass
+    spans.one("payment")
+
+
+def test_tree_mismatch_shows_both_trees(spans):
+    with traced("checkout"):
+        with traced("reserve stock"):
+            pass
+    spans.assert_tree({"checkout": {"charge card": {}}})
+"""
+
+
+def test_fixture_captures_real_spans_in_a_fresh_process(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plugin_use=TESTS)
+
+    result = pytester.runpytest_subprocess(*PLUGIN_ARGS)
+
+    result.assert_outcomes(passed=3)
+    result.stdout.no_fnmatch_line("*Overriding*")
+    result.stdout.no_fnmatch_line("*TracerProvider was installed before*")
+
+
+def test_fixture_works_when_a_provider_is_already_global(pytester: pytest.Pytester) -> None:
+    # In this process the outer test session already installed the global provider.
+    pytester.makepyfile(test_plugin_use=TESTS)
+
+    result = pytester.runpytest(*PLUGIN_ARGS)
+
+    result.assert_outcomes(passed=3)
+
+
+def test_failures_explain_themselves(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plugin_failures=FAILING)
+
+    result = pytester.runpytest(*PLUGIN_ARGS)
+
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*expected one span matching 'payment', found 0; captured:",
+            "*  checkout",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*span tree differs",
+            "*expected:",
+            "*  checkout",
+            "*    charge card",
+            "*captured:",
+            "*  checkout",
+            "*    reserve stock",
+        ]
+    )

@@ -1,0 +1,99 @@
+"""traced(): child spans as a context manager and as a decorator, sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from traceway.instrument import traced
+from traceway.model import SpanKind, StatusCode
+from traceway.testing import CapturedSpans
+
+
+class Repository:
+    @traced()
+    def load(self, user_id: int) -> dict[str, int]:
+        with traced("cache lookup", key=f"user:{user_id}", hit=False):
+            return {"id": user_id}
+
+    @traced("query users", table="users")
+    async def search(self, prefix: str) -> list[str]:
+        await asyncio.sleep(0)
+        with traced("row decode"):
+            return [prefix + "a"]
+
+
+def test_context_manager_makes_a_child_span_with_attributes(spans: CapturedSpans) -> None:
+    with traced("request") as outer, traced("cache lookup", key="user:7", hit=True) as inner:
+        assert inner.is_recording()
+        assert outer.get_span_context().trace_id == inner.get_span_context().trace_id
+
+    lookup = spans.one("cache lookup", hit=True)
+    assert lookup.attributes == {"key": "user:7", "hit": True}
+    assert lookup.kind is SpanKind.INTERNAL
+    assert spans.parent_of(lookup) == spans.one("request")
+
+
+def test_decorator_names_the_span_after_the_function(spans: CapturedSpans) -> None:
+    assert Repository().load(7) == {"id": 7}
+
+    load = spans.one("Repository.load")
+    assert load.attributes["code.function.name"] == f"{__name__}.Repository.load"
+    spans.assert_tree({"Repository.load": {"cache lookup": {}}})
+
+
+async def test_async_functions_are_traced_across_awaits(spans: CapturedSpans) -> None:
+    repository = Repository()
+    results = await asyncio.gather(repository.search("x"), repository.search("y"))
+
+    assert results == [["xa"], ["ya"]]
+    spans.assert_tree([("query users", ["row decode"]), ("query users", ["row decode"])])
+    assert spans.find("query users", table="users")[0].attributes["table"] == "users"
+
+
+async def test_async_with_works(spans: CapturedSpans) -> None:
+    async with traced("publish", topic="orders"):
+        await asyncio.sleep(0)
+
+    assert spans.one("publish").attributes == {"topic": "orders"}
+
+
+def test_bare_decorator(spans: CapturedSpans) -> None:
+    @traced
+    def ping() -> str:
+        return "pong"
+
+    assert ping() == "pong"
+    assert spans.names() == ["test_bare_decorator.<locals>.ping"]
+
+
+def test_exceptions_are_recorded_then_reraised(spans: CapturedSpans) -> None:
+    @traced()
+    def charge() -> None:
+        raise KeyError("card")
+
+    with pytest.raises(KeyError, match="card"):
+        charge()
+    with pytest.raises(TimeoutError), traced("call upstream"):
+        raise TimeoutError("slow")
+
+    charged = spans.one("test_exceptions_are_recorded_then_reraised.<locals>.charge")
+    assert charged.status_code is StatusCode.ERROR
+    assert charged.attributes["error.type"] == "KeyError"
+    assert charged.events[0].name == "exception"
+    assert charged.events[0].attributes["exception.type"] == "KeyError"
+    upstream = spans.one("call upstream")
+    assert upstream.status_code is StatusCode.ERROR
+    assert upstream.status_message == "TimeoutError: slow"
+
+
+def test_generators_and_nameless_blocks_are_refused() -> None:
+    def rows() -> Iterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match="generator"):
+        traced()(rows)
+    with pytest.raises(TypeError, match="span name"), traced():
+        pass
