@@ -1,0 +1,251 @@
+"""Server interceptor for `grpc.server`, and the sync handler wrappers `grpc.aio` reuses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+
+from traceway.instrument.grpc._common import (
+    CANCELLED,
+    DEADLINE_EXCEEDED,
+    OK,
+    UNIMPLEMENTED,
+    UNKNOWN,
+    code_value,
+    extract_context,
+)
+from traceway.instrument.grpc._telemetry import ActiveRpc, Rpc, RpcTelemetry
+
+if TYPE_CHECKING:
+    _ServerInterceptor: TypeAlias = grpc.ServerInterceptor[Any, Any]
+    Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
+else:
+    _ServerInterceptor = grpc.ServerInterceptor
+    Handler = grpc.RpcMethodHandler
+
+Behavior: TypeAlias = Callable[[Any, Any], Any]
+
+# A cancellation this close to the deadline is the deadline passing.
+_DEADLINE_SLACK_S: Final = 0.005
+_MAX_CACHED_HANDLERS: Final = 4096
+
+
+class TracingServerInterceptor(_ServerInterceptor):
+    """A SERVER span per handled call, continuing the trace found in its metadata."""
+
+    def __init__(self, telemetry: RpcTelemetry) -> None:
+        self._telemetry = telemetry
+        self._traced = TracedHandlers(telemetry, wrap_sync_handler)
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            end_unimplemented(self._telemetry, handler_call_details)
+            return None
+        return self._traced.get(handler_call_details.method, handler)
+
+
+class TracedHandlers:
+    """Traced handlers by method and original handler: servers build each handler once."""
+
+    def __init__(
+        self, telemetry: RpcTelemetry, wrap: Callable[[RpcTelemetry, Rpc, Handler], Handler]
+    ) -> None:
+        self._telemetry = telemetry
+        self._wrap = wrap
+        self._handlers: dict[tuple[str, Handler], Handler] = {}
+
+    def get(self, method: str, handler: Handler) -> Handler:
+        """The traced handler, or `handler` itself for an excluded method."""
+        key = (method, handler)
+        try:
+            return self._handlers[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable handler class: wrap it every time
+            return self._traced(method, handler)
+        traced = self._traced(method, handler)
+        if len(self._handlers) < _MAX_CACHED_HANDLERS:
+            self._handlers[key] = traced
+        return traced
+
+    def _traced(self, method: str, handler: Handler) -> Handler:
+        rpc = self._telemetry.describe(method)
+        return handler if rpc is None else self._wrap(self._telemetry, rpc, handler)
+
+
+def end_unimplemented(telemetry: RpcTelemetry, details: grpc.HandlerCallDetails) -> None:
+    """Record a call to a method no handler serves: gRPC answers UNIMPLEMENTED."""
+    rpc = telemetry.describe_unknown(details.method)
+    if rpc is not None:
+        parent = extract_context(details.invocation_metadata)
+        telemetry.start(rpc, parent).end(UNIMPLEMENTED, "Method not found!")
+
+
+def handler_parts(handler: Handler) -> tuple[Behavior, Callable[..., Handler]]:
+    """The handler's behavior and the grpc factory that builds a handler of its kind."""
+    behavior: Any
+    if handler.request_streaming and handler.response_streaming:
+        behavior, factory = handler.stream_stream, grpc.stream_stream_rpc_method_handler
+    elif handler.request_streaming:
+        behavior, factory = handler.stream_unary, grpc.stream_unary_rpc_method_handler
+    elif handler.response_streaming:
+        behavior, factory = handler.unary_stream, grpc.unary_stream_rpc_method_handler
+    else:
+        behavior, factory = handler.unary_unary, grpc.unary_unary_rpc_method_handler
+    return behavior, factory
+
+
+def wrap_sync_handler(telemetry: RpcTelemetry, rpc: Rpc, handler: Handler) -> Handler:
+    """The same handler with its (sync) behavior traced."""
+    behavior, factory = handler_parts(handler)
+    if getattr(behavior, "experimental_non_blocking", False):
+        return handler
+    traced = trace_sync_behavior(
+        telemetry, rpc, behavior, handler.request_streaming, handler.response_streaming
+    )
+    pool = getattr(behavior, "experimental_thread_pool", None)
+    if pool is not None:
+        setattr(traced, "experimental_thread_pool", pool)  # noqa: B010
+    return factory(
+        traced,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def trace_sync_behavior(
+    telemetry: RpcTelemetry,
+    rpc: Rpc,
+    behavior: Behavior,
+    request_streaming: bool,
+    response_streaming: bool,
+) -> Behavior:
+    """Wrap a sync behavior: unary responses end the span on return, streams when exhausted."""
+
+    def traced(argument: Any, context: Any) -> Any:
+        active, span_context = begin(
+            telemetry, rpc, context, None if request_streaming else argument
+        )
+        token = otel_context.attach(span_context)
+        try:
+            result = behavior(argument, context)
+            if response_streaming:
+                result = iter(result)
+        except BaseException as exc:
+            end_failed(active, context, exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        if response_streaming:
+            return _respond(active, context, result, span_context)
+        if active.wants_response:
+            active.on_response(result)
+        end_returned(active, context)
+        return result
+
+    return traced
+
+
+def _respond(
+    active: ActiveRpc, context: Any, responses: Iterator[Any], span_context: Context
+) -> Iterator[Any]:
+    """Relay a handler's responses with its span current; end the span with the stream."""
+    try:
+        while True:
+            token = otel_context.attach(span_context)
+            try:
+                response = next(responses)
+            except StopIteration:
+                break
+            finally:
+                otel_context.detach(token)
+            yield response
+    except GeneratorExit:
+        # grpc stopped pulling responses: the client went away.
+        active.end(termination_code(context) or CANCELLED)
+        close = getattr(responses, "close", None)
+        if close is not None:
+            close()
+        raise
+    except BaseException as exc:
+        end_failed(active, context, exc)
+        raise
+    end_returned(active, context)
+
+
+def begin(
+    telemetry: RpcTelemetry, rpc: Rpc, context: Any, request: Any
+) -> tuple[ActiveRpc, Context]:
+    """Start the server span as a child of the caller's context and run the request hook."""
+    metadata = context.invocation_metadata()
+    parent = extract_context(metadata)
+    active = telemetry.start(rpc, parent)
+    if active.recording:
+        active.set_peer(context.peer())
+        active.on_request(request, metadata)
+    return active, trace.set_span_in_context(active.span, parent)
+
+
+def termination_code(context: Any) -> int | None:
+    """CANCELLED or DEADLINE_EXCEEDED when the client is gone; None while it still waits."""
+    is_active = getattr(context, "is_active", None)
+    if is_active is None or is_active():
+        return None
+    return cancellation_code(context)
+
+
+def cancellation_code(context: Any) -> int:
+    """Why a call was cut short: its deadline passed, or the client cancelled."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= _DEADLINE_SLACK_S:
+        return DEADLINE_EXCEEDED
+    return CANCELLED
+
+
+def _code_and_details(context: Any) -> tuple[int | None, str | None]:
+    code_of = getattr(context, "code", None)
+    if code_of is None:
+        return None, None
+    code = code_of()
+    if code is None:
+        return None, None
+    details = context.details()
+    if isinstance(details, bytes):
+        details = details.decode("utf-8", "replace")
+    return code_value(code), details
+
+
+def end_returned(active: ActiveRpc, context: Any) -> None:
+    """End the span of a behavior that returned: the code it set, or why the client left."""
+    gone = termination_code(context)
+    if gone is not None:
+        active.end(gone)
+        return
+    code, details = _code_and_details(context)
+    active.end(OK if code is None else code, details)
+
+
+def end_failed(active: ActiveRpc, context: Any, exc: BaseException) -> None:
+    """End the span of a behavior that raised, with the status grpc will send."""
+    code, details = _code_and_details(context)
+    if code is not None and code != OK and type(exc) is Exception and not exc.args:
+        # context.abort(): grpc raised a bare Exception after recording code and details.
+        active.end(code, details)
+        return
+    if isinstance(exc, grpc.RpcError):
+        gone = termination_code(context)
+        if gone is not None:
+            # Raised by grpc itself because the client went away (e.g. reading requests).
+            active.end(gone)
+            return
+    active.end(UNKNOWN if code is None else code, f"{type(exc).__name__}: {exc}", exc)
