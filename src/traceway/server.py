@@ -1,8 +1,8 @@
 """``traceway serve``: receivers, pipeline, storage and API in one process and one event loop.
 
-Start order is storage → pipeline → API → receivers, and stop order the reverse, so
-that no export is accepted before it can be stored and every accepted export is
-committed before the store closes.
+Start order is storage → pipeline → API → receivers (OTLP, then Jaeger and Zipkin),
+and stop order the reverse, so that no export is accepted before it can be stored
+and every accepted export is committed before the store closes.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from starlette.types import ASGIApp
 from traceway.api.app import create_api_app
 from traceway.pipeline.commit import DEFAULT_MAX_QUEUE_SPANS, CommitPipeline
 from traceway.query.service import QueryService
+from traceway.receivers.jaeger_agent import JaegerAgentReceiver
+from traceway.receivers.jaeger_thrift import AgentProtocol
+from traceway.receivers.jaeger_zipkin_http import create_jaeger_http_app, create_zipkin_http_app
 from traceway.receivers.otlp_grpc import OtlpGrpcReceiver
 from traceway.receivers.otlp_http import create_otlp_http_app
 from traceway.storage import open_store
@@ -35,13 +38,18 @@ DATABASE_FILE = "traceway.duckdb"
 
 @dataclass(frozen=True, slots=True)
 class ServeConfig:
-    """Everything ``traceway serve`` can be told; ports of 0 mean any free port."""
+    """Everything ``traceway serve`` can be told; ports of 0 mean any free port, and a
+    receiver whose port is ``None`` is off."""
 
     data_dir: Path | None
     host: str = "127.0.0.1"
     otlp_grpc_port: int = 4317
     otlp_http_port: int = 4318
     port: int = 16686
+    jaeger_thrift_http_port: int | None = 14268
+    jaeger_agent_compact_port: int | None = 6831
+    jaeger_agent_binary_port: int | None = 6832
+    zipkin_port: int | None = 9411
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_queue_spans: int = DEFAULT_MAX_QUEUE_SPANS
 
@@ -58,10 +66,17 @@ class BoundAddresses:
     otlp_grpc_port: int
     otlp_http_port: int
     port: int
+    jaeger_thrift_http_port: int | None = None
+    jaeger_agent_compact_port: int | None = None
+    jaeger_agent_binary_port: int | None = None
+    zipkin_port: int | None = None
+
+    def address(self, port: int) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{port}"
 
     def url(self, port: int) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{port}"
+        return f"http://{self.address(port)}"
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -109,6 +124,11 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _port_hint(exc: OSError, option: str) -> OSError:
+    """The Jaeger and Zipkin receivers are on by default: say how to move or drop one."""
+    return OSError(f"{exc} (use --{option} PORT for another port, 0 for any free one, or off)")
+
+
 class TracewayServer:
     """The whole backend; ``start`` returns where it listens, ``stop`` drains and closes."""
 
@@ -153,12 +173,58 @@ class TracewayServer:
         grpc_port = await otlp_grpc.start(config.host, config.otlp_grpc_port)
         self._stack.push_async_callback(otlp_grpc.stop)
 
+        jaeger_http_port = zipkin_port = None
+        if config.jaeger_thrift_http_port is not None:
+            app = create_jaeger_http_app(pipeline, max_request_bytes=config.max_request_bytes)
+            jaeger_http_port = await self._start_http(
+                app, config.jaeger_thrift_http_port, "jaeger-thrift-http-port"
+            )
+        if config.zipkin_port is not None:
+            app = create_zipkin_http_app(pipeline, max_request_bytes=config.max_request_bytes)
+            zipkin_port = await self._start_http(app, config.zipkin_port, "zipkin-port")
+        compact_port = await self._start_agent(
+            pipeline, AgentProtocol.COMPACT, config.jaeger_agent_compact_port
+        )
+        binary_port = await self._start_agent(
+            pipeline, AgentProtocol.BINARY, config.jaeger_agent_binary_port
+        )
+
         return BoundAddresses(
             host=config.host,
             otlp_grpc_port=grpc_port,
             otlp_http_port=http_socket.getsockname()[1],
             port=api_socket.getsockname()[1],
+            jaeger_thrift_http_port=jaeger_http_port,
+            jaeger_agent_compact_port=compact_port,
+            jaeger_agent_binary_port=binary_port,
+            zipkin_port=zipkin_port,
         )
+
+    async def _start_http(self, app: ASGIApp, port: int, option: str) -> int:
+        try:
+            sock = _listen(self.config.host, port)
+        except OSError as exc:
+            raise _port_hint(exc, option) from exc
+        listener = _HttpListener(app, sock)
+        await listener.start()
+        self._stack.push_async_callback(listener.stop)
+        bound: int = sock.getsockname()[1]
+        return bound
+
+    async def _start_agent(
+        self, pipeline: CommitPipeline, protocol: AgentProtocol, port: int | None
+    ) -> int | None:
+        if port is None:
+            return None
+        agent = JaegerAgentReceiver(
+            pipeline, protocol, max_datagram_bytes=self.config.max_request_bytes
+        )
+        try:
+            bound = await agent.start(self.config.host, port)
+        except OSError as exc:
+            raise _port_hint(exc, f"jaeger-agent-{protocol.value}-port") from exc
+        self._stack.push_async_callback(agent.stop)
+        return bound
 
     async def stop(self) -> None:
         """Stop receivers, commit what they accepted, then close the API and the store."""

@@ -25,6 +25,10 @@ class ServeProcess:
     otlp_grpc_port: int
     otlp_http_port: int
     port: int
+    jaeger_thrift_http_port: int | None = None
+    jaeger_agent_compact_port: int | None = None
+    jaeger_agent_binary_port: int | None = None
+    zipkin_port: int | None = None
 
     @property
     def api(self) -> str:
@@ -50,11 +54,15 @@ class ServeProcess:
 
 
 def start_serve(tmp_path: Path, data_dir: Path | None, *extra: str) -> ServeProcess:
+    """Start ``traceway serve`` with every port ephemeral, so that tests never collide on
+    the fixed defaults; ``extra`` flags come last and win."""
     ready = tmp_path / f"ready-{time.monotonic_ns()}.json"
     where = ["--data-dir", str(data_dir)] if data_dir is not None else ["--memory"]
     command = [
         sys.executable, "-m", "traceway.cli", "serve", *where,
         "--otlp-grpc-port", "0", "--otlp-http-port", "0", "--port", "0",
+        "--jaeger-thrift-http-port", "0", "--jaeger-agent-compact-port", "0",
+        "--jaeger-agent-binary-port", "0", "--zipkin-port", "0",
         "--ready-file", str(ready), *extra,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -70,5 +78,13 @@ def start_serve(tmp_path: Path, data_dir: Path | None, *extra: str) -> ServeProc
         time.sleep(0.05)
     ports = json.loads(ready.read_text())
     return ServeProcess(
-        process, data_dir, ports["otlp_grpc_port"], ports["otlp_http_port"], ports["port"]
+        process,
+        data_dir,
+        ports["otlp_grpc_port"],
+        ports["otlp_http_port"],
+        ports["port"],
+        jaeger_thrift_http_port=ports.get("jaeger_thrift_http_port"),
+        jaeger_agent_compact_port=ports.get("jaeger_agent_compact_port"),
+        jaeger_agent_binary_port=ports.get("jaeger_agent_binary_port"),
+        zipkin_port=ports.get("zipkin_port"),
     )

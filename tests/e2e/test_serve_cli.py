@@ -12,7 +12,7 @@ from tests.e2e.serve_process import ServeProcess
 
 def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "traceway.cli", "serve", *args],
+        [sys.executable, "-m", "traceway.cli", "serve", "--no-jaeger", "--no-zipkin", *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -32,6 +32,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         "serve",
         help="run the trace backend: OTLP receivers, DuckDB store, Jaeger-compatible API",
         description="Run the trace backend in one process: OTLP/gRPC and OTLP/HTTP receivers, "
+        "Jaeger (Thrift over HTTP and UDP) and Zipkin (v2 JSON and proto3) receivers, "
         "an embedded DuckDB store and a Jaeger-compatible HTTP API.",
     )
     where = serve.add_mutually_exclusive_group()
@@ -52,6 +53,44 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         "--otlp-http-port", type=options.port, default=4318, help="OTLP/HTTP port (4318)"
     )
     serve.add_argument("--port", type=options.port, default=16686, help="API port (16686)")
+    legacy = serve.add_argument_group(
+        "Jaeger and Zipkin clients",
+        "Receivers for services that report with Jaeger or Zipkin libraries; all on by "
+        "default at the ports those clients send to. PORT may be 0 (any free port) or "
+        "'off'.",
+    )
+    legacy.add_argument(
+        "--jaeger-thrift-http-port",
+        type=_port_or_off,
+        default=14268,
+        metavar="PORT",
+        help="Jaeger collector HTTP, POST /api/traces with Thrift (14268)",
+    )
+    legacy.add_argument(
+        "--jaeger-agent-compact-port",
+        type=_port_or_off,
+        default=6831,
+        metavar="PORT",
+        help="Jaeger agent UDP, Thrift compact protocol (6831)",
+    )
+    legacy.add_argument(
+        "--jaeger-agent-binary-port",
+        type=_port_or_off,
+        default=6832,
+        metavar="PORT",
+        help="Jaeger agent UDP, Thrift binary protocol (6832)",
+    )
+    legacy.add_argument(
+        "--zipkin-port",
+        type=_port_or_off,
+        default=9411,
+        metavar="PORT",
+        help="Zipkin, POST /api/v2/spans with JSON or proto3 (9411)",
+    )
+    legacy.add_argument(
+        "--no-jaeger", action="store_true", help="turn off the three Jaeger receivers"
+    )
+    legacy.add_argument("--no-zipkin", action="store_true", help="turn off the Zipkin receiver")
     serve.add_argument(
         "--max-request-size",
         type=options.size,
@@ -66,14 +105,30 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     )
 
 
+def _port_or_off(text: str) -> int | None:
+    """A port as ``options.port`` reads it, or ``off`` (also ``-1``) for no receiver."""
+    if text.strip().lower() in ("off", "-1"):
+        return None
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port number (0-65535; 0 = any free) or 'off'"
+        )
+    return int(text)
+
+
 def config_from(args: argparse.Namespace) -> ServeConfig:
     """The server configuration the parsed flags describe."""
+    jaeger = not args.no_jaeger
     return ServeConfig(
         data_dir=None if args.memory else (args.data_dir or default_data_dir()),
         host=args.host,
         otlp_grpc_port=args.otlp_grpc_port,
         otlp_http_port=args.otlp_http_port,
         port=args.port,
+        jaeger_thrift_http_port=args.jaeger_thrift_http_port if jaeger else None,
+        jaeger_agent_compact_port=args.jaeger_agent_compact_port if jaeger else None,
+        jaeger_agent_binary_port=args.jaeger_agent_binary_port if jaeger else None,
+        zipkin_port=None if args.no_zipkin else args.zipkin_port,
         max_request_bytes=args.max_request_size,
     )
 
@@ -87,6 +142,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _legacy_lines(bound: BoundAddresses) -> list[str]:
+    """Where Jaeger and Zipkin clients send, for the receivers that are on."""
+    lines = []
+    if bound.jaeger_thrift_http_port is not None:
+        lines.append(f"  Jaeger      {bound.url(bound.jaeger_thrift_http_port)}/api/traces")
+    agents = [
+        f"{bound.address(port)} ({protocol})"
+        for port, protocol in (
+            (bound.jaeger_agent_compact_port, "compact"),
+            (bound.jaeger_agent_binary_port, "binary"),
+        )
+        if port is not None
+    ]
+    if agents:
+        lines.append(f"  Jaeger UDP  {', '.join(agents)}")
+    if bound.zipkin_port is not None:
+        lines.append(f"  Zipkin      {bound.url(bound.zipkin_port)}/api/v2/spans")
+    return lines
+
+
 def _banner(config: ServeConfig, bound: BoundAddresses) -> str:
     storage = str(config.database_path) if config.database_path else "in memory (lost on exit)"
     grpc_url = bound.url(bound.otlp_grpc_port)
@@ -96,6 +171,7 @@ def _banner(config: ServeConfig, bound: BoundAddresses) -> str:
             f"  storage     {storage}",
             f"  OTLP/gRPC   {grpc_url}",
             f"  OTLP/HTTP   {bound.url(bound.otlp_http_port)}/v1/traces",
+            *_legacy_lines(bound),
             f"  API         {bound.url(bound.port)}/api/services (Jaeger-compatible)",
             "",
             "Point an application at it with:",
@@ -119,6 +195,10 @@ async def _serve(config: ServeConfig, ready_file: Path | None) -> None:
                 "otlp_grpc_port": bound.otlp_grpc_port,
                 "otlp_http_port": bound.otlp_http_port,
                 "port": bound.port,
+                "jaeger_thrift_http_port": bound.jaeger_thrift_http_port,
+                "jaeger_agent_compact_port": bound.jaeger_agent_compact_port,
+                "jaeger_agent_binary_port": bound.jaeger_agent_binary_port,
+                "zipkin_port": bound.zipkin_port,
                 "pid": os.getpid(),
             }
             ready_file.write_text(json.dumps(ready))
