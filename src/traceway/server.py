@@ -18,6 +18,7 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from traceway.access import TokenAuth, is_loopback
 from traceway.api.app import create_api_app
 from traceway.pipeline.commit import DEFAULT_MAX_QUEUE_SPANS, CommitPipeline
 from traceway.query.service import QueryService
@@ -28,7 +29,7 @@ from traceway.receivers.otlp_grpc import OtlpGrpcReceiver
 from traceway.receivers.otlp_http import create_otlp_http_app
 from traceway.storage import open_store
 
-__all__ = ["BoundAddresses", "ServeConfig", "TracewayServer"]
+__all__ = ["BoundAddresses", "ConfigError", "ServeConfig", "TracewayServer"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,31 @@ class ServeConfig:
     zipkin_port: int | None = 9411
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_queue_spans: int = DEFAULT_MAX_QUEUE_SPANS
+    ingest_token: str | None = None
+    ui_token: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure: bool = False
+
+    def check(self) -> None:
+        """Refuse settings that would expose traces or take spans from anyone."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("TLS needs both --tls-cert and --tls-key")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not path.is_file():
+                raise ConfigError(f"TLS file {path} does not exist")
+        unauthenticated = [
+            name
+            for name, token in (("TRACEWAY_INGEST_TOKEN", self.ingest_token),
+                                ("TRACEWAY_UI_TOKEN", self.ui_token))
+            if not token
+        ]  # fmt: skip
+        if not is_loopback(self.host) and unauthenticated and not self.insecure:
+            raise ConfigError(
+                f"refusing to listen on {self.host} without authentication: set "
+                f"{' and '.join(unauthenticated)} (and --tls-cert/--tls-key), "
+                "or pass --insecure if the network itself is trusted"
+            )
 
     @property
     def database_path(self) -> Path | None:
@@ -70,13 +96,18 @@ class BoundAddresses:
     jaeger_agent_compact_port: int | None = None
     jaeger_agent_binary_port: int | None = None
     zipkin_port: int | None = None
+    tls: bool = False
 
     def address(self, port: int) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{port}"
 
     def url(self, port: int) -> str:
-        return f"http://{self.address(port)}"
+        return f"{'https' if self.tls else 'http'}://{self.address(port)}"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be served as it is; the message says what to change."""
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -88,8 +119,18 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
 
 class _HttpListener:
-    def __init__(self, app: ASGIApp, sock: socket.socket) -> None:
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    def __init__(
+        self, app: ASGIApp, sock: socket.socket, tls: tuple[Path, Path] | None = None
+    ) -> None:
+        cert, key = tls or (None, None)
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            ssl_certfile=cert,
+            ssl_keyfile=key,
+        )
         self._server = _EmbeddedUvicorn(config)
         self._socket = sock
         self._task: asyncio.Task[None] | None = None
@@ -129,6 +170,13 @@ def _port_hint(exc: OSError, option: str) -> OSError:
     return OSError(f"{exc} (use --{option} PORT for another port, 0 for any free one, or off)")
 
 
+def _guarded(app: ASGIApp, token: str | None, realm: str) -> ASGIApp:
+    """``app`` behind the token, if one is set; the UI also takes Basic auth."""
+    if token is None:
+        return app
+    return TokenAuth(app, token, realm=realm, allow_basic=realm.endswith("UI and API"))
+
+
 class TracewayServer:
     """The whole backend; ``start`` returns where it listens, ``stop`` drains and closes."""
 
@@ -146,6 +194,7 @@ class TracewayServer:
             raise
 
     async def _start(self, config: ServeConfig) -> BoundAddresses:
+        config.check()
         if config.data_dir is not None:
             config.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(config.database_path)
@@ -156,20 +205,25 @@ class TracewayServer:
         self._stack.push_async_callback(pipeline.shutdown)
         self.pipeline = pipeline
 
-        api_socket = _listen(config.host, config.port)
-        api = _HttpListener(create_api_app(QueryService(store)), api_socket)
-        await api.start()
-        self._stack.push_async_callback(api.stop)
-
-        http_socket = _listen(config.host, config.otlp_http_port)
-        otlp_http = _HttpListener(
-            create_otlp_http_app(pipeline, max_request_bytes=config.max_request_bytes),
-            http_socket,
+        ingest_token, ui_token = config.ingest_token, config.ui_token
+        api_port = await self._start_http(
+            _guarded(create_api_app(QueryService(store)), ui_token, "traceway UI and API"),
+            config.port,
         )
-        await otlp_http.start()
-        self._stack.push_async_callback(otlp_http.stop)
-
-        otlp_grpc = OtlpGrpcReceiver(pipeline, max_request_bytes=config.max_request_bytes)
+        otlp_http_port = await self._start_http(
+            _guarded(
+                create_otlp_http_app(pipeline, max_request_bytes=config.max_request_bytes),
+                ingest_token,
+                "traceway ingest",
+            ),
+            config.otlp_http_port,
+        )
+        otlp_grpc = OtlpGrpcReceiver(
+            pipeline,
+            max_request_bytes=config.max_request_bytes,
+            token=ingest_token,
+            tls=self._tls(),
+        )
         grpc_port = await otlp_grpc.start(config.host, config.otlp_grpc_port)
         self._stack.push_async_callback(otlp_grpc.stop)
 
@@ -177,35 +231,48 @@ class TracewayServer:
         if config.jaeger_thrift_http_port is not None:
             app = create_jaeger_http_app(pipeline, max_request_bytes=config.max_request_bytes)
             jaeger_http_port = await self._start_http(
-                app, config.jaeger_thrift_http_port, "jaeger-thrift-http-port"
+                _guarded(app, ingest_token, "traceway ingest"),
+                config.jaeger_thrift_http_port,
+                "jaeger-thrift-http-port",
             )
         if config.zipkin_port is not None:
             app = create_zipkin_http_app(pipeline, max_request_bytes=config.max_request_bytes)
-            zipkin_port = await self._start_http(app, config.zipkin_port, "zipkin-port")
-        compact_port = await self._start_agent(
-            pipeline, AgentProtocol.COMPACT, config.jaeger_agent_compact_port
-        )
-        binary_port = await self._start_agent(
-            pipeline, AgentProtocol.BINARY, config.jaeger_agent_binary_port
-        )
+            zipkin_port = await self._start_http(
+                _guarded(app, ingest_token, "traceway ingest"), config.zipkin_port, "zipkin-port"
+            )
+        compact_port = binary_port = None
+        if ingest_token is None:  # a UDP datagram cannot carry the token
+            compact_port = await self._start_agent(
+                pipeline, AgentProtocol.COMPACT, config.jaeger_agent_compact_port
+            )
+            binary_port = await self._start_agent(
+                pipeline, AgentProtocol.BINARY, config.jaeger_agent_binary_port
+            )
+        elif (config.jaeger_agent_compact_port, config.jaeger_agent_binary_port) != (None, None):
+            log.info("Jaeger agent UDP ports stay off: UDP cannot carry TRACEWAY_INGEST_TOKEN")
 
         return BoundAddresses(
             host=config.host,
             otlp_grpc_port=grpc_port,
-            otlp_http_port=http_socket.getsockname()[1],
-            port=api_socket.getsockname()[1],
+            otlp_http_port=otlp_http_port,
+            port=api_port,
             jaeger_thrift_http_port=jaeger_http_port,
             jaeger_agent_compact_port=compact_port,
             jaeger_agent_binary_port=binary_port,
             zipkin_port=zipkin_port,
+            tls=self._tls() is not None,
         )
 
-    async def _start_http(self, app: ASGIApp, port: int, option: str) -> int:
+    def _tls(self) -> tuple[Path, Path] | None:
+        cert, key = self.config.tls_cert, self.config.tls_key
+        return None if cert is None or key is None else (cert, key)
+
+    async def _start_http(self, app: ASGIApp, port: int, option: str | None = None) -> int:
         try:
             sock = _listen(self.config.host, port)
         except OSError as exc:
-            raise _port_hint(exc, option) from exc
-        listener = _HttpListener(app, sock)
+            raise exc if option is None else _port_hint(exc, option) from exc
+        listener = _HttpListener(app, sock, self._tls())
         await listener.start()
         self._stack.push_async_callback(listener.stop)
         bound: int = sock.getsockname()[1]

@@ -53,9 +53,11 @@ class ServeProcess:
         return out
 
 
-def start_serve(tmp_path: Path, data_dir: Path | None, *extra: str) -> ServeProcess:
+def start_serve(
+    tmp_path: Path, data_dir: Path | None, *extra: str, env: dict[str, str] | None = None
+) -> ServeProcess:
     """Start ``traceway serve`` with every port ephemeral, so that tests never collide on
-    the fixed defaults; ``extra`` flags come last and win."""
+    the fixed defaults; ``extra`` flags come last and win, ``env`` adds variables."""
     ready = tmp_path / f"ready-{time.monotonic_ns()}.json"
     where = ["--data-dir", str(data_dir)] if data_dir is not None else ["--memory"]
     command = [
@@ -65,9 +67,12 @@ def start_serve(tmp_path: Path, data_dir: Path | None, *extra: str) -> ServeProc
         "--jaeger-agent-binary-port", "0", "--zipkin-port", "0",
         "--ready-file", str(ready), *extra,
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while not ready.exists():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["port", "size"]
+__all__ = ["count", "port", "size"]
 
 _SIZE_UNITS = {"": 1, "b": 1, "kib": 1 << 10, "kb": 1000, "mib": 1 << 20, "mb": 1000**2}
 
@@ -23,3 +23,11 @@ def port(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535; 0 = any free)")
     return int(text)
+
+
+def count(text: str) -> int:
+    """A positive whole number; ``_`` and ``,`` may group digits (``200_000``)."""
+    digits = text.replace("_", "").replace(",", "")
+    if not digits.isdigit() or int(digits) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(digits)

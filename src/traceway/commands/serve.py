@@ -15,7 +15,14 @@ import platformdirs
 
 from traceway import __version__
 from traceway.commands import options
-from traceway.server import DEFAULT_MAX_REQUEST_BYTES, BoundAddresses, ServeConfig, TracewayServer
+from traceway.pipeline.commit import DEFAULT_MAX_QUEUE_SPANS
+from traceway.server import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    BoundAddresses,
+    ConfigError,
+    ServeConfig,
+    TracewayServer,
+)
 from traceway.storage import StorageError
 
 __all__ = ["add_parser", "default_data_dir", "run"]
@@ -98,11 +105,45 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         help="largest export accepted, after decompression (64MiB)",
     )
     serve.add_argument(
+        "--max-queue-spans",
+        type=options.count,
+        default=DEFAULT_MAX_QUEUE_SPANS,
+        help="spans waiting to be stored before exports get 'retry later' "
+        f"({DEFAULT_MAX_QUEUE_SPANS:,})",
+    )
+    security = serve.add_argument_group(
+        "security",
+        "Tokens come from the environment, never from flags (which other users can see): "
+        "TRACEWAY_INGEST_TOKEN guards every receiver, TRACEWAY_UI_TOKEN the UI and API.",
+    )
+    security.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=_env_path("TRACEWAY_TLS_CERT"),
+        help="PEM certificate: serve every TCP listener over TLS (or $TRACEWAY_TLS_CERT)",
+    )
+    security.add_argument(
+        "--tls-key",
+        type=Path,
+        default=_env_path("TRACEWAY_TLS_KEY"),
+        help="PEM private key of --tls-cert (or $TRACEWAY_TLS_KEY)",
+    )
+    security.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow listening beyond 127.0.0.1 without both tokens",
+    )
+    serve.add_argument(
         "--ready-file",
         type=Path,
         default=None,
         help="once listening, write the bound ports there as JSON (for supervisors and tests)",
     )
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
 
 
 def _port_or_off(text: str) -> int | None:
@@ -130,16 +171,26 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
         jaeger_agent_binary_port=args.jaeger_agent_binary_port if jaeger else None,
         zipkin_port=None if args.no_zipkin else args.zipkin_port,
         max_request_bytes=args.max_request_size,
+        max_queue_spans=args.max_queue_spans,
+        ingest_token=os.environ.get("TRACEWAY_INGEST_TOKEN") or None,
+        ui_token=os.environ.get("TRACEWAY_UI_TOKEN") or None,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        insecure=args.insecure,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(config_from(args), args.ready_file))
-    except (OSError, StorageError) as exc:
+    except (OSError, StorageError, ConfigError) as exc:
         print(f"traceway: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+# Names the variable; holds no secret.
+_HEADERS_HINT = "  export OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20$TRACEWAY_INGEST_TOKEN"
 
 
 def _legacy_lines(bound: BoundAddresses) -> list[str]:
@@ -176,6 +227,7 @@ def _banner(config: ServeConfig, bound: BoundAddresses) -> str:
             "",
             "Point an application at it with:",
             f"  export OTEL_EXPORTER_OTLP_ENDPOINT={grpc_url}",
+            *([_HEADERS_HINT] if config.ingest_token else []),
             "Press Ctrl-C to stop.",
         ]
     )

@@ -7,10 +7,12 @@ answered once the consumer has committed them.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from traceway.access import token_matches
 from traceway.pipeline.api import RejectedSpansError, RetryLaterError, SpanConsumer
 from traceway.receivers.otlp_decode import OtlpDecodeError, decode_protobuf, export_response
 
@@ -23,12 +25,21 @@ class _TraceService:
     """The Export method; it takes raw bytes so that a body that does not parse is
     answered INVALID_ARGUMENT with the reason, not gRPC's generic INTERNAL."""
 
-    def __init__(self, consumer: SpanConsumer) -> None:
+    def __init__(self, consumer: SpanConsumer, token: str | None) -> None:
         self._consumer = consumer
+        self._token = token
 
     async def export(
         self, body: bytes, context: grpc.aio.ServicerContext[bytes, ExportTraceServiceResponse]
     ) -> ExportTraceServiceResponse:
+        if self._token is not None:
+            metadata = context.invocation_metadata() or ()
+            authorization = next((str(v) for k, v in metadata if k == "authorization"), "")
+            if not token_matches(authorization, self._token):
+                await context.abort(
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    "missing or wrong ingest token: send 'authorization: Bearer <token>' metadata",
+                )
         try:
             # CPU work on a worker thread keeps the event loop (and the API) responsive.
             decoded = await asyncio.to_thread(decode_protobuf, body)
@@ -59,7 +70,14 @@ class _TraceService:
 class OtlpGrpcReceiver:
     """A ``grpc.aio`` server that accepts OTLP trace exports."""
 
-    def __init__(self, consumer: SpanConsumer, *, max_request_bytes: int) -> None:
+    def __init__(
+        self,
+        consumer: SpanConsumer,
+        *,
+        max_request_bytes: int,
+        token: str | None = None,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self._server = grpc.aio.server(
             options=[
                 # Larger messages are refused by gRPC itself with RESOURCE_EXHAUSTED.
@@ -67,13 +85,19 @@ class OtlpGrpcReceiver:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        self._server.add_generic_rpc_handlers((_TraceService(consumer).handler(),))
+        self._server.add_generic_rpc_handlers((_TraceService(consumer, token).handler(),))
+        self._tls = tls
         self._started = False
 
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (0 for any free port) and return the bound port."""
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        bound = self._server.add_insecure_port(address)
+        if self._tls is None:
+            bound = self._server.add_insecure_port(address)
+        else:
+            cert, key = self._tls
+            credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+            bound = self._server.add_secure_port(address, credentials)
         if bound == 0:
             raise OSError(f"cannot listen for OTLP/gRPC on {address}: the port is in use")
         await self._server.start()
