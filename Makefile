@@ -7,14 +7,15 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint typecheck pytest bench serve clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(wildcard protos/*.proto)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m traceway.demo.codegen
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/traceway serve
+	$(BIN)/traceway demo
 
 serve: $(STAMP)
 	$(BIN)/traceway serve

@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 
 from traceway import __version__
-from traceway.commands import Command, serve
+from traceway.commands import Command, demo, load, serve
 
 __all__ = ["main"]
 
-COMMANDS: dict[str, Command] = {"serve": serve}
+COMMANDS: dict[str, Command] = {"serve": serve, "demo": demo, "load": load}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""Code generated from ``protos/*.proto`` by ``traceway.demo.codegen``; not in git."""

@@ -1,0 +1,1 @@
+"""The demo's gRPC services, one module each: user, auth, order, shipping."""
