@@ -5,7 +5,9 @@ Times are milliseconds after ``base_time_unix_nano`` (``start_ms``, ``end_ms``,
 ``time_ms``); kinds and status codes are lowercase/uppercase names. Attribute
 values are JSON, except ``{"$bytes": "<base64>"}``, which stands for bytes.
 ``queries.json`` holds searches (``*_ms`` fields relative to the same base, duration
-bounds in milliseconds) with the trace ids they must find, in order.
+bounds in milliseconds) with the trace ids they must find, in order; dependency
+links as ``[parent, child, calls, errors, p95_ms]``; per-operation statistics as
+``[service, operation, kind, count, errors, p50_ms, p95_ms, p99_ms]``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ from traceway.model import (
     SpanKind,
     StatusCode,
 )
-from traceway.storage.api import OperationQuery, TraceQuery
+from traceway.storage.api import (
+    DependencyLink,
+    OperationQuery,
+    OperationStats,
+    StatsQuery,
+    TraceQuery,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 _MS = 1_000_000
@@ -149,3 +157,21 @@ def trace_query(raw: dict[str, Any]) -> TraceQuery:
 def operation_query(raw: dict[str, Any]) -> OperationQuery:
     kind = raw.get("span_kind")
     return OperationQuery(raw["service_name"], SpanKind[kind.upper()] if kind else None)
+
+
+def stats_query(raw: dict[str, Any]) -> StatsQuery:
+    return StatsQuery(at_ms(raw["start_ms"]), at_ms(raw["end_ms"]), raw.get("service_name"))
+
+
+def operation_stats(raw: list[Any]) -> OperationStats:
+    """``OperationStats`` from ``[service, operation, kind, count, errors, p50, p95, p99]``."""
+    service, operation, kind, count, errors, p50, p95, p99 = raw
+    return OperationStats(
+        service, operation, SpanKind[kind.upper()], count, errors, p50 * _MS, p95 * _MS, p99 * _MS
+    )
+
+
+def dependency_link(raw: list[Any]) -> DependencyLink:
+    """``DependencyLink`` from ``[parent, child, calls, errors, p95_ms]``."""
+    parent, child, calls, errors, p95 = raw
+    return DependencyLink(parent, child, calls, errors, p95 * _MS)

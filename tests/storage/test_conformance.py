@@ -8,7 +8,16 @@ from typing import Any, cast
 
 import pytest
 
-from tests.storage.fixture_data import at_ms, load_spans, operation_query, queries, trace_query
+from tests.storage.fixture_data import (
+    at_ms,
+    dependency_link,
+    load_spans,
+    operation_query,
+    operation_stats,
+    queries,
+    stats_query,
+    trace_query,
+)
 from traceway.model import (
     Event,
     InstrumentationScope,
@@ -23,6 +32,8 @@ from traceway.storage.api import (
     DependencyLink,
     Operation,
     OperationQuery,
+    OperationStats,
+    StatsQuery,
     StorageError,
     TraceQuery,
     TraceStore,
@@ -117,6 +128,8 @@ def test_end_before_start_reads_back_and_counts_as_zero_duration(store: TraceSto
     assert store.find_trace_ids(TraceQuery(duration_max_ns=0)) == [TRACE_ID]
     assert store.find_trace_ids(TraceQuery(duration_min_ns=0)) == [TRACE_ID]
     assert store.find_trace_ids(TraceQuery(duration_min_ns=1)) == []
+    stats = store.get_operation_stats(StatsQuery(at_ms(0), at_ms(0)))
+    assert [(s.count, s.p50_duration_ns, s.p99_duration_ns) for s in stats] == [(1, 0, 0)]
 
 
 @pytest.mark.parametrize("case", _by_name("find_traces"))
@@ -152,7 +165,37 @@ def test_get_operations(loaded_store: TraceStore, case: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", _by_name("dependencies"))
 def test_get_dependencies(loaded_store: TraceStore, case: dict[str, Any]) -> None:
     found = loaded_store.get_dependencies(at_ms(case["start_ms"]), at_ms(case["end_ms"]))
-    assert found == [DependencyLink(*link) for link in case["expected"]]
+    assert found == [dependency_link(link) for link in case["expected"]]
+
+
+@pytest.mark.parametrize("case", _by_name("operation_stats"))
+def test_get_operation_stats(loaded_store: TraceStore, case: dict[str, Any]) -> None:
+    found = loaded_store.get_operation_stats(stats_query(case))
+    assert found == [operation_stats(row) for row in case["expected"]]
+
+
+def test_percentiles_are_nearest_rank_durations_that_occurred(store: TraceStore) -> None:
+    # 20 calls of 1..20 ms from service a to b, stored in no particular order.
+    caller = _span("1000000000000001", start_time_unix_nano=at_ms(0), end_time_unix_nano=at_ms(50))
+    callee = Resource({"service.name": "b"})
+    calls = [
+        _span(
+            f"{number:016x}",
+            parent_span_id=caller.span_id,
+            resource=callee,
+            start_time_unix_nano=at_ms(number % 7),
+            end_time_unix_nano=at_ms(number % 7 + number),
+            status_code=StatusCode.ERROR if number % 5 == 0 else StatusCode.UNSET,
+        )
+        for number in (7, 13, 1, 20, 4, 16, 9, 2, 18, 11, 5, 14, 3, 19, 8, 12, 6, 17, 10, 15)
+    ]
+    store.write_spans([caller, *calls])
+    ms = at_ms(1) - at_ms(0)
+    window = StatsQuery(at_ms(0), at_ms(10), service_name="b")
+    assert store.get_operation_stats(window) == [
+        OperationStats("b", "op", SpanKind.UNSPECIFIED, 20, 4, 10 * ms, 19 * ms, 20 * ms)
+    ]
+    assert store.get_dependencies(at_ms(0), at_ms(10)) == [DependencyLink("a", "b", 20, 4, 19 * ms)]
 
 
 def test_unknown_and_malformed_trace_ids_find_nothing(loaded_store: TraceStore) -> None:
@@ -168,6 +211,7 @@ def test_an_empty_store_answers_empty(store: TraceStore) -> None:
     assert store.find_trace_ids(TraceQuery()) == []
     assert store.find_traces(TraceQuery()) == []
     assert store.get_dependencies(0, 2**63 - 1) == []
+    assert store.get_operation_stats(StatsQuery(0, 2**63 - 1)) == []
 
 
 def test_writing_a_span_again_stores_it_once(store: TraceStore) -> None:

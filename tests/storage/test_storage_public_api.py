@@ -12,6 +12,8 @@ PUBLIC = {
         "DependencyLink",
         "Operation",
         "OperationQuery",
+        "OperationStats",
+        "StatsQuery",
         "StorageError",
         "TraceQuery",
         "TraceReader",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from traceway.model import Span
 from traceway.pipeline.api import PipelineClosedError, RejectedSpansError, RetryLaterError
 from traceway.storage.api import StorageError, TraceWriter
+from traceway.storage.span_batch import join_spans
 
 __all__ = ["CommitPipeline", "PipelineStats"]
 
@@ -135,7 +136,8 @@ class CommitPipeline:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         """Write the batch and settle its requests; storage failures become retryable."""
-        spans = [span for pending in batch for span in pending.spans]
+        # Requests decoded to columns stay columns: no Span object per span here.
+        spans = join_spans([pending.spans for pending in batch])
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self._writer.write_spans, spans)

@@ -13,8 +13,9 @@ Bad input comes in two kinds, answered the two ways the OTLP specification allow
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -27,7 +28,6 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from traceway.model import (
     AttributeValue,
-    Event,
     InstrumentationScope,
     Link,
     Resource,
@@ -36,6 +36,9 @@ from traceway.model import (
     StatusCode,
 )
 from traceway.receivers.otlp_json import request_from_json
+from traceway.storage.attribute_entries import SEPARATOR, entry
+from traceway.storage.span_batch import SpanBatchBuilder
+from traceway.storage.typed_json import dumps, encode_links, to_json
 
 __all__ = [
     "DecodedSpans",
@@ -48,8 +51,12 @@ __all__ = [
 
 _TRACE_ID_BYTES = 16
 _SPAN_ID_BYTES = 8
-_SPAN_KINDS = {kind.value: kind for kind in SpanKind}
-_STATUS_CODES = {code.value: code for code in StatusCode}
+_ZERO_TRACE_ID = bytes(_TRACE_ID_BYTES)
+_ZERO_SPAN_ID = bytes(_SPAN_ID_BYTES)
+_SPAN_KIND_NUMBERS = {kind.value: kind.value for kind in SpanKind}
+_STATUS_CODE_NUMBERS = {code.value: code.value for code in StatusCode}
+_ENTRY_PREFIXES: dict[str, str] = {}
+_MAX_ENTRY_PREFIXES = 4096
 
 
 class OtlpDecodeError(ValueError):
@@ -60,7 +67,7 @@ class OtlpDecodeError(ValueError):
 class DecodedSpans:
     """The storable spans of one export request, and how many were rejected and why."""
 
-    spans: tuple[Span, ...]
+    spans: Sequence[Span]
     rejected_spans: int = 0
     error_message: str = ""
 
@@ -92,31 +99,78 @@ def decode_json(body: bytes) -> DecodedSpans:
 
 
 def decode_request(request: ExportTraceServiceRequest) -> DecodedSpans:
-    """Turn a parsed export request into spans, rejecting those with unusable ids."""
-    spans: list[Span] = []
+    """Turn a parsed export request into spans, rejecting those with unusable ids.
+
+    The spans come as a ``SpanBatch``: columns built straight from the protobuf, so
+    that storage can take them without a ``Span`` object per span.
+    """
+    builder = SpanBatchBuilder()
+    (
+        trace_ids, span_ids, parent_span_ids, names, kinds, starts, ends, status_codes,
+        status_messages, resource_keys, scope_keys, attributes, attributes_extra, events,
+        links, trace_states, flags, dropped_attributes, dropped_events, dropped_links,
+    ) = builder.columns  # fmt: skip
     rejections: Counter[str] = Counter()
     for resource_spans in request.resource_spans:
-        resource = Resource(
-            attributes=_attributes(resource_spans.resource.attributes),
-            dropped_attributes_count=resource_spans.resource.dropped_attributes_count,
-            schema_url=resource_spans.schema_url,
+        pb_resource = resource_spans.resource
+        resource_key = builder.add_resource(
+            Resource(
+                attributes=_attributes(pb_resource.attributes),
+                dropped_attributes_count=pb_resource.dropped_attributes_count,
+                schema_url=resource_spans.schema_url,
+            )
         )
         for scope_spans in resource_spans.scope_spans:
             pb_scope = scope_spans.scope
-            scope = InstrumentationScope(
-                name=pb_scope.name,
-                version=pb_scope.version,
-                attributes=_attributes(pb_scope.attributes),
-                dropped_attributes_count=pb_scope.dropped_attributes_count,
-                schema_url=scope_spans.schema_url,
+            scope_key = builder.add_scope(
+                InstrumentationScope(
+                    name=pb_scope.name,
+                    version=pb_scope.version,
+                    attributes=_attributes(pb_scope.attributes),
+                    dropped_attributes_count=pb_scope.dropped_attributes_count,
+                    schema_url=scope_spans.schema_url,
+                )
             )
-            for pb_span in scope_spans.spans:
+            for pb in scope_spans.spans:
+                # The hot loop: one pass per span, appending to the columns.
+                trace_id, span_id, parent_span_id = pb.trace_id, pb.span_id, pb.parent_span_id
                 try:
-                    spans.append(_span(pb_span, resource, scope))
+                    if (
+                        len(trace_id) != _TRACE_ID_BYTES
+                        or len(span_id) != _SPAN_ID_BYTES
+                        or trace_id == _ZERO_TRACE_ID
+                        or span_id == _ZERO_SPAN_ID
+                        or (parent_span_id and len(parent_span_id) != _SPAN_ID_BYTES)
+                    ):
+                        _check_ids(trace_id, span_id, parent_span_id)  # raises, saying why
+                    span_links = _links_json(pb.links) if pb.links else None
                 except _RejectedSpan as rejection:
                     rejections[str(rejection)] += 1
+                    continue
+                trace_ids.append(trace_id)
+                span_ids.append(span_id)
+                parent_span_ids.append(parent_span_id if parent_span_id.strip(b"\0") else None)
+                names.append(pb.name)
+                kinds.append(_SPAN_KIND_NUMBERS.get(pb.kind, 0))
+                starts.append(pb.start_time_unix_nano)
+                ends.append(pb.end_time_unix_nano)
+                status = pb.status
+                status_codes.append(_STATUS_CODE_NUMBERS.get(status.code, 0))
+                status_messages.append(status.message)
+                resource_keys.append(resource_key)
+                scope_keys.append(scope_key)
+                entries, extra = _entries(pb.attributes)
+                attributes.append(entries)
+                attributes_extra.append(extra)
+                events.append(_events_json(pb.events) if pb.events else None)
+                links.append(span_links)
+                trace_states.append(pb.trace_state)
+                flags.append(pb.flags)
+                dropped_attributes.append(pb.dropped_attributes_count)
+                dropped_events.append(pb.dropped_events_count)
+                dropped_links.append(pb.dropped_links_count)
     return DecodedSpans(
-        spans=tuple(spans),
+        spans=builder.build(),
         rejected_spans=rejections.total(),
         error_message=_rejection_message(rejections),
     )
@@ -141,45 +195,78 @@ def _rejection_message(rejections: Counter[str]) -> str:
     return f"rejected {rejections.total()} span(s): {reasons}"
 
 
-def _span(pb: trace_pb2.Span, resource: Resource, scope: InstrumentationScope) -> Span:
-    return Span(
-        trace_id=_required_id(pb.trace_id, _TRACE_ID_BYTES, "trace_id"),
-        span_id=_required_id(pb.span_id, _SPAN_ID_BYTES, "span_id"),
-        parent_span_id=_optional_id(pb.parent_span_id, _SPAN_ID_BYTES, "parent_span_id"),
-        name=pb.name,
-        start_time_unix_nano=pb.start_time_unix_nano,
-        end_time_unix_nano=pb.end_time_unix_nano,
-        kind=_SPAN_KINDS.get(pb.kind, SpanKind.UNSPECIFIED),
-        attributes=_attributes(pb.attributes),
-        status_code=_STATUS_CODES.get(pb.status.code, StatusCode.UNSET),
-        status_message=pb.status.message,
-        resource=resource,
-        scope=scope,
-        events=tuple(
-            Event(
-                time_unix_nano=event.time_unix_nano,
-                name=event.name,
-                attributes=_attributes(event.attributes),
-                dropped_attributes_count=event.dropped_attributes_count,
-            )
-            for event in pb.events
-        ),
-        links=tuple(
-            Link(
-                trace_id=_optional_id(link.trace_id, _TRACE_ID_BYTES, "link trace_id"),
-                span_id=_optional_id(link.span_id, _SPAN_ID_BYTES, "link span_id"),
-                trace_state=link.trace_state,
-                attributes=_attributes(link.attributes),
-                dropped_attributes_count=link.dropped_attributes_count,
-                flags=link.flags,
-            )
-            for link in pb.links
-        ),
-        trace_state=pb.trace_state,
-        flags=pb.flags,
-        dropped_attributes_count=pb.dropped_attributes_count,
-        dropped_events_count=pb.dropped_events_count,
-        dropped_links_count=pb.dropped_links_count,
+def _check_ids(trace_id: bytes, span_id: bytes, parent_span_id: bytes) -> None:
+    _required_id(trace_id, _TRACE_ID_BYTES, "trace_id")
+    _required_id(span_id, _SPAN_ID_BYTES, "span_id")
+    _optional_id(parent_span_id, _SPAN_ID_BYTES, "parent_span_id")
+
+
+def _entry_prefix(key: str) -> str | None:
+    """``key`` and the separator, or None when the key needs escaping (the slow path)."""
+    prefix = _ENTRY_PREFIXES.get(key)
+    if prefix is None and SEPARATOR not in key and "\x1b" not in key:
+        if len(_ENTRY_PREFIXES) >= _MAX_ENTRY_PREFIXES:
+            _ENTRY_PREFIXES.clear()  # keys are few in practice; this bounds odd clients
+        prefix = _ENTRY_PREFIXES[key] = key + SEPARATOR
+    return prefix
+
+
+def _entries(key_values: Iterable[KeyValue]) -> tuple[list[str], str | None]:
+    """Attribute entries (``storage.attribute_entries``) straight from protobuf values."""
+    entries: dict[str, str] = {}  # a repeated key keeps its first place and last value
+    complex_values: dict[str, Any] | None = None
+    for kv in key_values:
+        key, value = kv.key, kv.value
+        prefix = _entry_prefix(key)
+        if prefix is not None:
+            if text := value.string_value:  # most values: no WhichOneof needed
+                entries[key] = prefix + "s" + text
+                continue
+            kind = value.WhichOneof("value")
+            if kind == "int_value":
+                entries[key] = prefix + "i" + str(value.int_value)
+                continue
+            if kind == "double_value":
+                entries[key] = prefix + "d" + repr(value.double_value)
+                continue
+            if kind == "bool_value":
+                entries[key] = prefix + ("btrue" if value.bool_value else "bfalse")
+                continue
+        typed = _value(value)
+        entries[key] = entry(key, typed)
+        if isinstance(typed, list | dict):
+            if complex_values is None:
+                complex_values = {}
+            complex_values[key] = to_json(typed)
+    return list(entries.values()), dumps(complex_values) if complex_values else None
+
+
+def _events_json(pb_events: Iterable[trace_pb2.Span.Event]) -> str:
+    """Events as ``typed_json.encode_events`` writes them, without ``Event`` objects."""
+    return dumps(
+        [
+            [
+                event.time_unix_nano,
+                event.name,
+                {kv.key: to_json(_value(kv.value)) for kv in event.attributes},
+                event.dropped_attributes_count,
+            ]
+            for event in pb_events
+        ]
+    )
+
+
+def _links_json(pb_links: Iterable[trace_pb2.Span.Link]) -> str | None:
+    return encode_links(
+        Link(
+            trace_id=_optional_id(link.trace_id, _TRACE_ID_BYTES, "link trace_id"),
+            span_id=_optional_id(link.span_id, _SPAN_ID_BYTES, "link span_id"),
+            trace_state=link.trace_state,
+            attributes=_attributes(link.attributes),
+            dropped_attributes_count=link.dropped_attributes_count,
+            flags=link.flags,
+        )
+        for link in pb_links
     )
 
 

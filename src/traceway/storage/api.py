@@ -5,7 +5,11 @@ The contracts (every backend passes the shared suite in ``tests/storage/``):
 * ``write_spans`` is durable on return: once it returns, the spans survive a crash
   of the process. It is atomic: a batch is stored whole or not at all. It is
   idempotent: writing the same ``(trace_id, span_id)`` again stores it once, and the
-  span stored first stays (also within one batch). It is called from one thread at
+  span stored first stays (also within one batch). A backend may tell stored spans
+  apart by their start time as well (so that it need not index the ids): a span
+  reusing the ids of a stored span with another start time may then be kept beside
+  it, and only ``get_trace``/``find_traces`` still show the first alone; searches
+  and statistics may count both. It is called from one thread at
   a time. Spans with malformed ids or numbers out of OTLP's ranges are refused
   whole-batch with ``ValueError`` (receivers validate; see ``storage.validation``).
 * Readers may be called from many threads at once, concurrently with the writer, and
@@ -36,6 +40,8 @@ __all__ = [
     "DependencyLink",
     "Operation",
     "OperationQuery",
+    "OperationStats",
+    "StatsQuery",
     "StorageError",
     "TraceQuery",
     "TraceReader",
@@ -89,6 +95,33 @@ class DependencyLink:
     child: str
     call_count: int
     error_count: int = 0
+    p95_duration_ns: int = 0
+    """95th percentile (nearest rank) of the child spans' durations."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatsQuery:
+    """Per-operation statistics over spans that start inside [start, end]."""
+
+    start_time_ns: int
+    end_time_ns: int
+    service_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OperationStats:
+    """Count, errors (ERROR status) and duration percentiles of one (service, span name,
+    kind). Percentiles are nearest-rank: the smallest duration that at least that share
+    of the spans does not exceed, so always a duration that occurred."""
+
+    service_name: str
+    operation_name: str
+    span_kind: SpanKind
+    count: int
+    error_count: int
+    p50_duration_ns: int
+    p95_duration_ns: int
+    p99_duration_ns: int
 
 
 @runtime_checkable
@@ -122,6 +155,10 @@ class TraceReader(Protocol):
     def get_dependencies(self, start_time_ns: int, end_time_ns: int) -> list[DependencyLink]:
         """Service-to-service calls among spans that start inside the window (both
         the parent and the child span; bounds inclusive), sorted by (parent, child)."""
+
+    def get_operation_stats(self, query: StatsQuery) -> list[OperationStats]:
+        """Count, errors and nearest-rank duration percentiles per (service, span name,
+        kind) of the spans starting inside the window, sorted by those three."""
 
 
 @runtime_checkable

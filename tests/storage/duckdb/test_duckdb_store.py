@@ -162,3 +162,18 @@ def test_a_failed_write_stores_nothing_and_the_store_goes_on(tmp_path: Path) -> 
         assert store.get_services() == ["svc"]
         store.write_spans(batch)
         assert store.get_services() == ["new", "svc"]
+
+
+def test_ids_reused_with_another_start_time_read_back_as_the_first_span(tmp_path: Path) -> None:
+    first = _span(1, name="first")
+    with DuckDBStore(tmp_path / "traces.duckdb") as store:
+        store.write_spans([first])
+        store.write_spans(
+            [_span(1, name="later", start_time_unix_nano=first.start_time_unix_nano + 5)]
+        )
+        store.write_spans([_span(1, name="again")])  # the same start: not stored at all
+        trace = store.get_trace(first.trace_id)
+        assert trace is not None
+        assert trace.spans == (first,)
+        assert [t.spans for t in store.find_traces(TraceQuery())] == [(first,)]
+    assert _count(tmp_path / "traces.duckdb", "spans") == 2

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from itertools import groupby
+from typing import Any
 
 import duckdb
 
-from traceway.model import SpanKind, StatusCode, Trace, is_valid_trace_id
-from traceway.storage.api import DependencyLink, Operation, OperationQuery, TraceQuery
-from traceway.storage.duckdb.rows import SPAN_COLUMNS, SPAN_TABLES, SpanDecoder
+from traceway.model import Span, SpanKind, StatusCode, Trace, is_valid_trace_id
+from traceway.storage.api import (
+    DependencyLink,
+    Operation,
+    OperationQuery,
+    OperationStats,
+    StatsQuery,
+    TraceQuery,
+)
+from traceway.storage.duckdb.rows import (
+    RESOURCE_COLUMNS,
+    SCOPE_COLUMNS,
+    SPAN_COLUMNS,
+    SpanDecoder,
+)
 from traceway.storage.duckdb.search import span_filter
+from traceway.storage.duckdb.transaction import transaction
+from traceway.storage.duckdb.windows import TimeRange, search_windows
 
 __all__ = [
     "find_trace_ids",
     "find_traces",
     "get_dependencies",
+    "get_operation_stats",
     "get_operations",
     "get_services",
     "get_trace",
@@ -22,14 +37,19 @@ __all__ = [
 
 # SQL below is assembled only from constants of this package; values are parameters.
 
+_NEARBY_NS = 10 * 60 * 10**9
+"""Traces whose spans start this close in time are read by one query."""
+
 
 def get_services(cur: duckdb.DuckDBPyConnection) -> list[str]:
-    rows = cur.execute("SELECT DISTINCT service_name FROM spans ORDER BY service_name").fetchall()
+    rows = cur.execute(
+        "SELECT DISTINCT service_name FROM operations ORDER BY service_name"
+    ).fetchall()
     return [service for (service,) in rows]
 
 
 def get_operations(cur: duckdb.DuckDBPyConnection, query: OperationQuery) -> list[Operation]:
-    sql = "SELECT DISTINCT name, kind FROM spans WHERE service_name = ?"
+    sql = "SELECT name, kind FROM operations WHERE service_name = ?"
     params: list[object] = [query.service_name]
     if query.span_kind is not None:
         sql += " AND kind = ?"
@@ -38,79 +58,229 @@ def get_operations(cur: duckdb.DuckDBPyConnection, query: OperationQuery) -> lis
     return [Operation(name, SpanKind(kind)) for name, kind in rows]
 
 
+def _time_groups(bounds: list[tuple[int, int, int]]) -> list[tuple[int, int, list[int]]]:
+    """Traces' (start min, start max, id) merged into groups of nearby time ranges."""
+    groups: list[tuple[int, int, list[int]]] = []
+    for low, high, trace_id in sorted(bounds):
+        if groups and low - groups[-1][1] <= _NEARBY_NS:
+            group_low, group_high, ids = groups[-1]
+            groups[-1] = (group_low, max(group_high, high), [*ids, trace_id])
+        else:
+            groups.append((low, high, [trace_id]))
+    return groups
+
+
+def _trace_id_param(trace_id: str) -> str:
+    """A trace id as a parameter for ``CAST(? AS UHUGEINT)``: exact, where a Python int
+    above 2**64 may be bound as a DOUBLE."""
+    return "0x" + trace_id
+
+
+def _in_list(count: int) -> str:
+    return ", ".join("CAST(? AS UHUGEINT)" for _ in range(count))
+
+
+def _decoder(cur: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> SpanDecoder:
+    """A decoder knowing the resources and scopes the span rows refer to."""
+    resource_ids = sorted({row[-2] for row in rows})
+    scope_ids = sorted({row[-1] for row in rows})
+    resources = cur.execute(
+        f"SELECT {RESOURCE_COLUMNS} FROM resources "  # noqa: S608
+        f"WHERE resource_id IN ({', '.join('?' for _ in resource_ids)})",
+        resource_ids,
+    ).fetchall()
+    scopes = cur.execute(
+        f"SELECT {SCOPE_COLUMNS} FROM scopes "  # noqa: S608
+        f"WHERE scope_id IN ({', '.join('?' for _ in scope_ids)})",
+        scope_ids,
+    ).fetchall()
+    return SpanDecoder(resources, scopes)
+
+
+def _traces(cur: duckdb.DuckDBPyConnection, trace_ids: list[str]) -> list[Trace]:
+    """The stored traces of ``trace_ids``, in that order (ids that are stored only).
+
+    First ``traces`` says when each trace's spans start; then the spans are read
+    with those start times as a filter, which lets DuckDB skip the row groups of
+    other times (one query per group of traces close in time).
+    """
+    if not trace_ids:
+        return []
+    bounds = cur.execute(
+        "SELECT min(start_min_ns), max(start_max_ns), trace_id FROM traces "  # noqa: S608
+        f"WHERE trace_id IN ({_in_list(len(trace_ids))}) GROUP BY trace_id",
+        [_trace_id_param(trace_id) for trace_id in trace_ids],
+    ).fetchall()
+    if not bounds:
+        return []
+    selects, params = [], []
+    for low, high, group in _time_groups(bounds):
+        selects.append(
+            f"SELECT s.rowid AS row_number, {SPAN_COLUMNS} FROM spans s "  # noqa: S608
+            f"WHERE s.start_time_ns BETWEEN ? AND ? AND s.trace_id IN ({_in_list(len(group))})"
+        )
+        params += [low, high, *(f"0x{trace_id:032x}" for trace_id in group)]
+    rows = cur.execute(" UNION ALL ".join(selects) + " ORDER BY row_number", params).fetchall()
+    if not rows:
+        return []
+    decoder = _decoder(cur, rows)
+    # In storage order, so that a span id stored twice (see writer) shows the first.
+    spans: dict[str, dict[str, Span]] = {}
+    for row in rows:
+        span = decoder.span(row[1:])
+        spans.setdefault(span.trace_id, {}).setdefault(span.span_id, span)
+    return [
+        Trace(trace_id, tuple(sorted(spans[trace_id].values(), key=_span_order)))
+        for trace_id in trace_ids
+        if trace_id in spans
+    ]
+
+
+def _span_order(span: Span) -> tuple[int, str]:
+    return span.start_time_unix_nano, span.span_id
+
+
 def get_trace(cur: duckdb.DuckDBPyConnection, trace_id: str) -> Trace | None:
     if not is_valid_trace_id(trace_id):
         return None  # nothing with such an id can have been stored
-    rows = cur.execute(
-        f"SELECT {SPAN_COLUMNS} FROM {SPAN_TABLES} WHERE s.trace_id = ? "  # noqa: S608
-        "ORDER BY s.start_time_ns, s.span_id",
-        [bytes.fromhex(trace_id)],
-    ).fetchall()
-    if not rows:
-        return None
-    decoder = SpanDecoder()
-    return Trace(trace_id, tuple(decoder.span(row) for row in rows))
+    found = _traces(cur, [trace_id])
+    return found[0] if found else None
 
 
-def _matches_sql(query: TraceQuery) -> tuple[str, list[object]]:
-    """Matching trace ids with their newest matching span start, in result order."""
+def _matches_in(
+    cur: duckdb.DuckDBPyConnection,
+    query: TraceQuery,
+    start_min: int | None,
+    start_max: int | None,
+    limit: int,
+) -> list[str]:
+    """Matching trace ids by their newest matching span that starts inside the window."""
     found = span_filter(query)
-    resource_join = (
-        "JOIN resources r ON r.resource_id = s.resource_id" if found.joins_resource else ""
-    )
-    sql = f"""
+    where, params = found.where, list(found.params)
+    if start_min is not None:
+        where += " AND s.start_time_ns >= ?"
+        params.append(start_min)
+    if start_max is not None:
+        where += " AND s.start_time_ns <= ?"
+        params.append(start_max)
+    rows = cur.execute(
+        f"""
         SELECT s.trace_id, max(s.start_time_ns) AS newest
-        FROM spans s {resource_join}
-        WHERE {found.where}
+        FROM spans s
+        WHERE {where}
         GROUP BY s.trace_id
         ORDER BY newest DESC, s.trace_id
         LIMIT ?
-    """  # noqa: S608
-    return sql, [*found.params, query.limit]
-
-
-def find_trace_ids(cur: duckdb.DuckDBPyConnection, query: TraceQuery) -> list[str]:
-    if query.limit <= 0:
-        return []
-    sql, params = _matches_sql(query)
-    return [trace_id.hex() for trace_id, _ in cur.execute(sql, params).fetchall()]
-
-
-def find_traces(cur: duckdb.DuckDBPyConnection, query: TraceQuery) -> list[Trace]:
-    if query.limit <= 0:
-        return []
-    matches, params = _matches_sql(query)
-    rows = cur.execute(
-        f"""
-        WITH matches AS ({matches})
-        SELECT {SPAN_COLUMNS}
-        FROM matches m JOIN {SPAN_TABLES} ON s.trace_id = m.trace_id
-        ORDER BY m.newest DESC, m.trace_id, s.start_time_ns, s.span_id
         """,  # noqa: S608
-        params,
+        [*params, limit],
     ).fetchall()
-    decoder = SpanDecoder()
-    spans = (decoder.span(row) for row in rows)
-    return [
-        Trace(trace_id, tuple(trace_spans))
-        for trace_id, trace_spans in groupby(spans, key=lambda span: span.trace_id)
-    ]
+    return [f"{trace_id:032x}" for trace_id, _ in rows]
+
+
+def find_trace_ids(
+    cur: duckdb.DuckDBPyConnection, query: TraceQuery, stored: TimeRange | None
+) -> list[str]:
+    """Search newest first, window by window, until ``limit`` traces are found.
+
+    A trace first found in a window has its newest matching span there, newer than
+    any match of a trace found later, so the windows' results concatenate in order.
+    """
+    if query.limit <= 0:
+        return []
+    found: list[str] = []
+    seen: set[str] = set()
+    for start_min, start_max in search_windows(
+        query.start_time_min_ns, query.start_time_max_ns, stored
+    ):
+        for trace_id in _matches_in(cur, query, start_min, start_max, query.limit + len(found)):
+            if trace_id not in seen:
+                seen.add(trace_id)
+                found.append(trace_id)
+        if len(found) >= query.limit:
+            break
+    return found[: query.limit]
+
+
+def find_traces(
+    cur: duckdb.DuckDBPyConnection, query: TraceQuery, stored: TimeRange | None
+) -> list[Trace]:
+    return _traces(cur, find_trace_ids(cur, query, stored))
+
+
+_SPANS_PER_PASS = 2_500_000
+"""Dependencies join at most about this many spans at once, so the join's hash table
+stays far below the store's memory limit (one pass over 10 M spans needs 1 GB+)."""
+
+_CALLS_TABLE = """
+CREATE OR REPLACE TEMP TABLE calls (
+    parent UINTEGER, child UINTEGER, status_code UTINYINT, duration_ns BIGINT
+)
+"""
+# One pass: the children whose parent span id falls in the pass's share of ids, joined
+# with those parents (same trace). Spans of one resource share a service: skipped here.
+_INSERT_CALLS = """
+INSERT INTO calls
+SELECT p.resource_id, c.resource_id, c.status_code, greatest(c.duration_ns, 0)
+FROM (
+    SELECT trace_id, parent_span_id, resource_id, status_code, duration_ns FROM spans
+    WHERE start_time_ns BETWEEN $1 AND $2 AND (parent_span_id & $3) = $4
+) c
+JOIN (
+    SELECT trace_id, span_id, resource_id FROM spans
+    WHERE start_time_ns BETWEEN $1 AND $2 AND (span_id & $3) = $4
+) p ON p.span_id = c.parent_span_id AND p.trace_id = c.trace_id
+WHERE p.resource_id <> c.resource_id
+"""
+_DEPENDENCIES = """
+SELECT pr.service_name, cr.service_name, count(*), count(*) FILTER (calls.status_code = ?),
+       quantile_disc(calls.duration_ns, 0.95)
+FROM calls
+JOIN resources pr ON pr.resource_id = calls.parent
+JOIN resources cr ON cr.resource_id = calls.child
+WHERE pr.service_name <> cr.service_name
+GROUP BY pr.service_name, cr.service_name
+ORDER BY pr.service_name, cr.service_name
+"""
 
 
 def get_dependencies(
     cur: duckdb.DuckDBPyConnection, start_time_ns: int, end_time_ns: int
 ) -> list[DependencyLink]:
-    rows = cur.execute(
-        """
-        SELECT p.service_name, c.service_name, count(*), count(*) FILTER (c.status_code = ?)
-        FROM spans c
-        JOIN spans p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
-        WHERE c.start_time_ns BETWEEN ? AND ?
-          AND p.start_time_ns BETWEEN ? AND ?
-          AND p.service_name <> c.service_name
-        GROUP BY p.service_name, c.service_name
-        ORDER BY p.service_name, c.service_name
-        """,
-        [int(StatusCode.ERROR), start_time_ns, end_time_ns, start_time_ns, end_time_ns],
-    ).fetchall()
-    return [DependencyLink(parent, child, calls, errors) for parent, child, calls, errors in rows]
+    """Parent-child pairs across services, joined in passes over shares of the span ids.
+
+    All passes run in one transaction, so they see the same stored spans.
+    """
+    window = [start_time_ns, end_time_ns]
+    with transaction(cur):
+        ((spans,),) = cur.execute(
+            "SELECT count(*) FROM spans WHERE start_time_ns BETWEEN ? AND ?", window
+        ).fetchall()
+        passes = 1
+        while passes * _SPANS_PER_PASS < spans and passes < 64:
+            passes *= 2
+        cur.execute(_CALLS_TABLE)
+        for share in range(passes):
+            cur.execute(_INSERT_CALLS, [*window, passes - 1, share])
+        rows = cur.execute(_DEPENDENCIES, [int(StatusCode.ERROR)]).fetchall()
+        cur.execute("DROP TABLE calls")
+    return [DependencyLink(*row) for row in rows]
+
+
+def get_operation_stats(cur: duckdb.DuckDBPyConnection, query: StatsQuery) -> list[OperationStats]:
+    sql = """
+        SELECT service_name, name, kind, count(*), count(*) FILTER (status_code = ?),
+               quantile_disc(greatest(duration_ns, 0), [0.5, 0.95, 0.99])
+        FROM spans
+        WHERE start_time_ns BETWEEN ? AND ?
+    """
+    params: list[object] = [int(StatusCode.ERROR), query.start_time_ns, query.end_time_ns]
+    if query.service_name is not None:
+        sql += " AND service_name = ?"
+        params.append(query.service_name)
+    sql += " GROUP BY service_name, name, kind ORDER BY service_name, name, kind"
+    return [
+        OperationStats(service, name, SpanKind(kind), count, errors, p50, p95, p99)
+        for service, name, kind, count, errors, (p50, p95, p99) in cur.execute(
+            sql, params
+        ).fetchall()
+    ]

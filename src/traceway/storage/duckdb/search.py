@@ -1,4 +1,4 @@
-"""``TraceQuery`` as a parameterised SQL condition on one span ``s`` and its resource ``r``."""
+"""``TraceQuery`` as a parameterised SQL condition on one span ``s``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from traceway.model import StatusCode
 from traceway.storage.api import TraceQuery
-from traceway.storage.duckdb.encoding import tag_needle
+from traceway.storage.attribute_entries import needles
 from traceway.storage.search_text import SPAN_KIND_TAG, STATUS_CODE_TAG
 
 __all__ = ["SpanFilter", "span_filter"]
@@ -17,17 +17,24 @@ _STATUS_BY_TAG = {text: code for code, text in STATUS_CODE_TAG.items()}
 
 @dataclass(frozen=True, slots=True)
 class SpanFilter:
-    """A WHERE condition, its parameters, and whether it reads the resource ``r``."""
+    """A WHERE condition on ``spans s`` and its parameters."""
 
     where: str
     params: list[object]
-    joins_resource: bool
+
+
+def _entries_condition(column: str, candidates: list[str]) -> str:
+    return "(" + " OR ".join(f"list_contains({column}, ?)" for _ in candidates) + ")"
 
 
 def _tag_condition(key: str, value: str) -> tuple[str, list[object]]:
-    needle = tag_needle(key, value)
-    alternatives = ["contains(s.tag_text, ?)", "contains(r.tag_text, ?)"]
-    params: list[object] = [needle, needle]
+    candidates = needles(key, value)
+    in_resources = _entries_condition("attributes", candidates)
+    alternatives = [
+        _entries_condition("s.attributes", candidates),
+        f"s.resource_id IN (SELECT resource_id FROM resources WHERE {in_resources})",  # noqa: S608
+    ]
+    params: list[object] = [*candidates, *candidates]
     if key == "span.kind" and value in _KIND_BY_TAG:
         alternatives.append("s.kind = ?")
         params.append(int(_KIND_BY_TAG[value]))
@@ -57,14 +64,18 @@ def span_filter(query: TraceQuery) -> SpanFilter:
         add("s.start_time_ns >= ?", query.start_time_min_ns)
     if query.start_time_max_ns is not None:
         add("s.start_time_ns <= ?", query.start_time_max_ns)
-    # The stored duration is end minus start as sent; a span's duration is never negative.
-    if query.duration_min_ns is not None:
-        add("greatest(s.duration_ns, 0) >= ?", query.duration_min_ns)
-    if query.duration_max_ns is not None:
-        add("greatest(s.duration_ns, 0) <= ?", query.duration_max_ns)
+    # The stored duration is end minus start as sent, so it may be negative, where a
+    # span's duration is 0: max(duration, 0) >= a bound above 0 iff duration >= it, and
+    # max(duration, 0) <= a bound iff the bound is not negative and duration <= it.
+    if query.duration_min_ns is not None and query.duration_min_ns > 0:
+        add("s.duration_ns >= ?", query.duration_min_ns)
+    if query.duration_max_ns is not None and query.duration_max_ns >= 0:
+        add("s.duration_ns <= ?", query.duration_max_ns)
+    elif query.duration_max_ns is not None:
+        add("FALSE")
     if query.errors_only:
         add("s.status_code = ?", int(StatusCode.ERROR))
     for key, value in query.tags.items():
         condition, values = _tag_condition(key, value)
         add(condition, *values)
-    return SpanFilter(" AND ".join(conditions), params, joins_resource=bool(query.tags))
+    return SpanFilter(" AND ".join(conditions), params)

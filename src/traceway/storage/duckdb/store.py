@@ -15,17 +15,29 @@ from traceway.storage.api import (
     DependencyLink,
     Operation,
     OperationQuery,
+    OperationStats,
+    StatsQuery,
     StorageError,
     TraceQuery,
 )
 from traceway.storage.duckdb import reader
 from traceway.storage.duckdb.schema import ensure_schema
-from traceway.storage.duckdb.writer import insert_spans
+from traceway.storage.duckdb.windows import TimeRange
+from traceway.storage.duckdb.writer import SpanWriter
+from traceway.storage.span_batch import SpanBatch, span_batch_of
 from traceway.storage.validation import check_spans
 
 __all__ = ["DuckDBStore"]
 
 _T = TypeVar("_T")
+
+MEMORY_LIMIT = "512MB"
+"""DuckDB's buffer pool (caches and query memory) may not grow past this; it spills."""
+CHECKPOINT_THRESHOLD = "256MB"
+"""Write-ahead log size that triggers a checkpoint (DuckDB's default is 16MB). Fewer,
+larger checkpoints compress whole row groups once instead of rewriting partial ones:
+about 40% less insert time and disk. The cost: up to this much log to replay after a
+crash, and the spans in it kept uncompressed in memory until the checkpoint."""
 
 
 def _explain(error: duckdb.Error) -> str:
@@ -55,12 +67,19 @@ class DuckDBStore:
             ) from error
         try:
             self._writer = self._root.cursor()
+            self._writer.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+            self._writer.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
             ensure_schema(self._writer)
+            self._span_writer = SpanWriter(self._writer)
+            ((start_min, start_max),) = self._writer.execute(
+                "SELECT min(start_time_ns), max(start_time_ns) FROM spans"
+            ).fetchall()
         except BaseException as error:
             self._root.close()
             if isinstance(error, duckdb.Error):
                 raise StorageError(f"cannot set up trace store {self._where}: {error}") from error
             raise
+        self._stored = TimeRange(start_min, start_max) if start_max is not None else None
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._closed = False
@@ -84,19 +103,31 @@ class DuckDBStore:
                 raise StorageError(f"closing {self._where} failed: {error}") from error
 
     def write_spans(self, spans: Sequence[Span]) -> None:
-        """Store ``spans`` in one transaction; spans already stored are skipped."""
-        check_spans(spans)
+        """Store ``spans`` in one transaction; spans already stored are skipped.
+
+        A ``SpanBatch`` goes in as it is; other sequences are made into one first.
+        """
+        if not isinstance(spans, SpanBatch):
+            check_spans(spans)
         with self._write_lock:
             if self._closed:
                 raise StorageError(f"{self._where} is closed")
             if not spans:
                 return
+            batch = span_batch_of(spans)
             try:
-                insert_spans(self._writer, spans)
+                written = self._span_writer.write(batch)
             except duckdb.Error as error:
                 raise StorageError(
                     f"writing {len(spans)} spans to {self._where} failed: {_explain(error)}"
                 ) from error
+            if written.start_min_ns is not None and written.start_max_ns is not None:
+                with self._state_lock:
+                    self._stored = (
+                        TimeRange(written.start_min_ns, written.start_max_ns)
+                        if self._stored is None
+                        else self._stored.including(written.start_min_ns, written.start_max_ns)
+                    )
 
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -126,13 +157,20 @@ class DuckDBStore:
         return self._read(f"trace {trace_id}", lambda cur: reader.get_trace(cur, trace_id))
 
     def find_trace_ids(self, query: TraceQuery) -> list[str]:
-        return self._read("trace ids", lambda cur: reader.find_trace_ids(cur, query))
+        stored = self._stored
+        return self._read("trace ids", lambda cur: reader.find_trace_ids(cur, query, stored))
 
     def find_traces(self, query: TraceQuery) -> list[Trace]:
-        return self._read("traces", lambda cur: reader.find_traces(cur, query))
+        stored = self._stored
+        return self._read("traces", lambda cur: reader.find_traces(cur, query, stored))
 
     def get_dependencies(self, start_time_ns: int, end_time_ns: int) -> list[DependencyLink]:
         return self._read(
             "dependencies",
             lambda cur: reader.get_dependencies(cur, start_time_ns, end_time_ns),
+        )
+
+    def get_operation_stats(self, query: StatsQuery) -> list[OperationStats]:
+        return self._read(
+            "operation statistics", lambda cur: reader.get_operation_stats(cur, query)
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Sequence
 
 from traceway.model import Span, Trace
@@ -11,11 +10,14 @@ from traceway.storage.api import (
     DependencyLink,
     Operation,
     OperationQuery,
+    OperationStats,
+    StatsQuery,
     StorageError,
     TraceQuery,
 )
 from traceway.storage.memory.copying import copy_span
 from traceway.storage.memory.search import span_matches
+from traceway.storage.memory.stats import dependency_links, operation_stats
 from traceway.storage.validation import check_spans
 
 __all__ = ["MemoryStore"]
@@ -98,22 +100,18 @@ class MemoryStore:
         return [trace for trace in traces if trace is not None]
 
     def get_dependencies(self, start_time_ns: int, end_time_ns: int) -> list[DependencyLink]:
-        in_window = [
+        return dependency_links(
+            [
+                span
+                for span in self._snapshot()
+                if start_time_ns <= span.start_time_unix_nano <= end_time_ns
+            ]
+        )
+
+    def get_operation_stats(self, query: StatsQuery) -> list[OperationStats]:
+        return operation_stats(
             span
             for span in self._snapshot()
-            if start_time_ns <= span.start_time_unix_nano <= end_time_ns
-        ]
-        by_id = {(span.trace_id, span.span_id): span for span in in_window}
-        calls: Counter[tuple[str, str]] = Counter()
-        errors: Counter[tuple[str, str]] = Counter()
-        for child in in_window:
-            parent = by_id.get((child.trace_id, child.parent_span_id))
-            if parent is None or parent.service_name == child.service_name:
-                continue
-            pair = (parent.service_name, child.service_name)
-            calls[pair] += 1
-            errors[pair] += child.is_error
-        return [
-            DependencyLink(parent, child, calls[(parent, child)], errors[(parent, child)])
-            for parent, child in sorted(calls)
-        ]
+            if query.start_time_ns <= span.start_time_unix_nano <= query.end_time_ns
+            and (query.service_name is None or span.service_name == query.service_name)
+        )

@@ -1,16 +1,9 @@
-"""Typed JSON for attribute values, events and links, and the text column tags are found in.
+"""Typed JSON for attribute values, events and links: JSON that keeps every value's type.
 
-Typed JSON keeps every ``AttributeValue`` type: str, int, float, bool and None are
-JSON's own (``1`` and ``1.0`` stay apart, NaN and infinities use Python's JSON
-extensions), lists are arrays, and the two types JSON lacks are one-key objects:
-``{"b": "<base64>"}`` for bytes and ``{"kv": {...}}`` for a nested dict. A JSON
-object therefore always means one of those two, never a plain map.
-
-Tag text holds one entry per attribute with a text form (see ``search_text``):
-``\\x1e key \\x1f value`` ... ``\\x1e``, with ESC (``\\x1b``) escaping the three
-control characters inside keys and values. ``tag_needle(key, value)`` occurs in a
-tag text exactly when that attribute has that text, so a plain substring search is
-an exact tag match.
+str, int, float, bool and None are JSON's own (``1`` and ``1.0`` stay apart, NaN and
+infinities use Python's JSON extensions), lists are arrays, and the two types JSON
+lacks are one-key objects: ``{"b": "<base64>"}`` for bytes and ``{"kv": {...}}`` for a
+nested dict. A JSON object therefore always means one of those two, never a plain map.
 """
 
 from __future__ import annotations
@@ -21,26 +14,24 @@ from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from traceway.model import Attributes, AttributeValue, Event, Link
-from traceway.storage.search_text import tag_text
 
 __all__ = [
     "decode_attributes",
     "decode_events",
     "decode_links",
+    "dumps",
     "encode_attributes",
     "encode_events",
     "encode_links",
-    "tag_needle",
-    "tag_text_of",
+    "from_json",
+    "to_json",
 ]
 
-_ENTRY_END = "\x1e"
-_KEY_END = "\x1f"
-_ESCAPE = "\x1b"
 _PLAIN = (str, int, float, type(None))  # bool is an int
 
 
-def _to_json(value: AttributeValue) -> Any:
+def to_json(value: AttributeValue) -> Any:
+    """The typed JSON form of a value, ready for ``json.dumps``."""
     if isinstance(value, _PLAIN):
         return value
     if isinstance(value, bytes):
@@ -48,17 +39,18 @@ def _to_json(value: AttributeValue) -> Any:
     if isinstance(value, Mapping):
         return {"kv": _map_to_json(value)}
     if isinstance(value, list | tuple):
-        return [_to_json(item) for item in value]
+        return [to_json(item) for item in value]
     raise TypeError(f"unsupported attribute value type {type(value).__name__}")
 
 
 def _map_to_json(attributes: Attributes) -> dict[str, Any]:
-    return {key: _to_json(value) for key, value in attributes.items()}
+    return {key: to_json(value) for key, value in attributes.items()}
 
 
-def _from_json(value: Any) -> AttributeValue:
+def from_json(value: Any) -> AttributeValue:
+    """The value of a typed JSON form parsed by ``json.loads``."""
     if isinstance(value, list):
-        return [_from_json(item) for item in value]
+        return [from_json(item) for item in value]
     if isinstance(value, dict):
         if "b" in value:
             return base64.b64decode(value["b"])
@@ -67,16 +59,17 @@ def _from_json(value: Any) -> AttributeValue:
 
 
 def _map_from_json(attributes: dict[str, Any]) -> dict[str, AttributeValue]:
-    return {key: _from_json(value) for key, value in attributes.items()}
+    return {key: from_json(value) for key, value in attributes.items()}
 
 
-def _dumps(value: Any) -> str:
+def dumps(value: Any) -> str:
+    """Compact JSON text, non-ASCII kept as is."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def encode_attributes(attributes: Attributes) -> str | None:
     """Typed JSON of an attribute map, None when empty."""
-    return _dumps(_map_to_json(attributes)) if attributes else None
+    return dumps(_map_to_json(attributes)) if attributes else None
 
 
 def decode_attributes(text: str | None) -> dict[str, AttributeValue]:
@@ -89,7 +82,7 @@ def encode_events(events: Iterable[Event]) -> str | None:
         [e.time_unix_nano, e.name, _map_to_json(e.attributes), e.dropped_attributes_count]
         for e in events
     ]
-    return _dumps(rows) if rows else None
+    return dumps(rows) if rows else None
 
 
 def decode_events(text: str | None) -> tuple[Event, ...]:
@@ -114,7 +107,7 @@ def encode_links(links: Iterable[Link]) -> str | None:
         ]
         for link in links
     ]
-    return _dumps(rows) if rows else None
+    return dumps(rows) if rows else None
 
 
 def decode_links(text: str | None) -> tuple[Link, ...]:
@@ -124,28 +117,3 @@ def decode_links(text: str | None) -> tuple[Link, ...]:
         Link(trace_id, span_id, trace_state, _map_from_json(attributes), dropped, flags)
         for trace_id, span_id, trace_state, attributes, dropped, flags in json.loads(text)
     )
-
-
-def _escape(text: str) -> str:
-    if _ESCAPE in text or _ENTRY_END in text or _KEY_END in text:
-        return (
-            text.replace(_ESCAPE, _ESCAPE + _ESCAPE)
-            .replace(_ENTRY_END, _ESCAPE + "^")
-            .replace(_KEY_END, _ESCAPE + "_")
-        )
-    return text
-
-
-def tag_text_of(attributes: Attributes) -> str | None:
-    """The searchable text of an attribute map, None when nothing in it is searchable."""
-    entries = [
-        f"{_escape(key)}{_KEY_END}{_escape(text)}{_ENTRY_END}"
-        for key, value in attributes.items()
-        if (text := tag_text(value)) is not None
-    ]
-    return _ENTRY_END + "".join(entries) if entries else None
-
-
-def tag_needle(key: str, value: str) -> str:
-    """The substring of a tag text that means "attribute ``key`` has text ``value``"."""
-    return f"{_ENTRY_END}{_escape(key)}{_KEY_END}{_escape(value)}{_ENTRY_END}"
