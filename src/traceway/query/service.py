@@ -13,7 +13,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from traceway.model import Trace
-from traceway.storage.api import DependencyLink, Operation, OperationQuery, TraceQuery, TraceReader
+from traceway.query.service_map import ServiceMap, build_service_map
+from traceway.query.stats import ServiceStats, summarize_stats
+from traceway.query.summaries import TraceOrder, TraceSummary, sort_summaries, summarize
+from traceway.storage.api import (
+    DependencyLink,
+    Operation,
+    OperationQuery,
+    StatsQuery,
+    TraceQuery,
+    TraceReader,
+)
 
 __all__ = [
     "MAX_SEARCH_LIMIT",
@@ -120,11 +130,36 @@ class QueryService:
     ) -> list[DependencyLink]:
         """Calls between services among spans starting from ``end - lookback`` to ``end``;
         with ``service_name``, only the calls from or to that service."""
-        if lookback_ns < 0:
-            raise InvalidQueryError(f"lookback must not be negative, got {lookback_ns} ns")
-        if end_ns < 0:
-            raise InvalidQueryError(f"end of the window must not be negative, got {end_ns} ns")
+        _check_window(end_ns, lookback_ns)
         links = self._reader.get_dependencies(max(0, end_ns - lookback_ns), end_ns)
         if service_name:
             links = [link for link in links if service_name in (link.parent, link.child)]
         return links
+
+    def find_trace_summaries(
+        self, query: TraceQuery, order: TraceOrder = TraceOrder.NEWEST
+    ) -> list[TraceSummary]:
+        """Summaries of the traces ``find_traces`` finds, sorted by ``order``."""
+        return sort_summaries([summarize(t) for t in self.find_traces(query) if t.spans], order)
+
+    def get_service_map(self, end_ns: int, lookback_ns: int) -> ServiceMap:
+        """Services and the calls between them among spans of the window, laid out."""
+        return build_service_map(self.get_dependencies(end_ns, lookback_ns))
+
+    def get_service_stats(
+        self, end_ns: int, lookback_ns: int, service_name: str | None = None
+    ) -> list[ServiceStats]:
+        """Rates, errors and percentiles per service and operation over the window."""
+        _check_window(end_ns, lookback_ns)
+        start_ns = max(0, end_ns - lookback_ns)
+        stats = self._reader.get_operation_stats(
+            StatsQuery(start_time_ns=start_ns, end_time_ns=end_ns, service_name=service_name)
+        )
+        return summarize_stats(stats, start_ns, end_ns)
+
+
+def _check_window(end_ns: int, lookback_ns: int) -> None:
+    if lookback_ns < 0:
+        raise InvalidQueryError(f"lookback must not be negative, got {lookback_ns} ns")
+    if end_ns < 0:
+        raise InvalidQueryError(f"end of the window must not be negative, got {end_ns} ns")
