@@ -33,7 +33,9 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/query.py --sizes 1000000
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

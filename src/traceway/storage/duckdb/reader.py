@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import duckdb
 
 from traceway.model import Span, SpanKind, StatusCode, Trace, is_valid_trace_id
@@ -15,12 +13,7 @@ from traceway.storage.api import (
     StatsQuery,
     TraceQuery,
 )
-from traceway.storage.duckdb.rows import (
-    RESOURCE_COLUMNS,
-    SCOPE_COLUMNS,
-    SPAN_COLUMNS,
-    SpanDecoder,
-)
+from traceway.storage.duckdb.rows import SPAN_COLUMNS, ReferenceRows
 from traceway.storage.duckdb.search import span_filter
 from traceway.storage.duckdb.transaction import transaction
 from traceway.storage.duckdb.windows import TimeRange, search_windows
@@ -80,24 +73,9 @@ def _in_list(count: int) -> str:
     return ", ".join("CAST(? AS UHUGEINT)" for _ in range(count))
 
 
-def _decoder(cur: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]]) -> SpanDecoder:
-    """A decoder knowing the resources and scopes the span rows refer to."""
-    resource_ids = sorted({row[-2] for row in rows})
-    scope_ids = sorted({row[-1] for row in rows})
-    resources = cur.execute(
-        f"SELECT {RESOURCE_COLUMNS} FROM resources "  # noqa: S608
-        f"WHERE resource_id IN ({', '.join('?' for _ in resource_ids)})",
-        resource_ids,
-    ).fetchall()
-    scopes = cur.execute(
-        f"SELECT {SCOPE_COLUMNS} FROM scopes "  # noqa: S608
-        f"WHERE scope_id IN ({', '.join('?' for _ in scope_ids)})",
-        scope_ids,
-    ).fetchall()
-    return SpanDecoder(resources, scopes)
-
-
-def _traces(cur: duckdb.DuckDBPyConnection, trace_ids: list[str]) -> list[Trace]:
+def _traces(
+    cur: duckdb.DuckDBPyConnection, trace_ids: list[str], references: ReferenceRows
+) -> list[Trace]:
     """The stored traces of ``trace_ids``, in that order (ids that are stored only).
 
     First ``traces`` says when each trace's spans start; then the spans are read
@@ -123,7 +101,7 @@ def _traces(cur: duckdb.DuckDBPyConnection, trace_ids: list[str]) -> list[Trace]
     rows = cur.execute(" UNION ALL ".join(selects) + " ORDER BY row_number", params).fetchall()
     if not rows:
         return []
-    decoder = _decoder(cur, rows)
+    decoder = references.decoder(cur, (row[1:] for row in rows))
     # In storage order, so that a span id stored twice (see writer) shows the first.
     spans: dict[str, dict[str, Span]] = {}
     for row in rows:
@@ -140,10 +118,12 @@ def _span_order(span: Span) -> tuple[int, str]:
     return span.start_time_unix_nano, span.span_id
 
 
-def get_trace(cur: duckdb.DuckDBPyConnection, trace_id: str) -> Trace | None:
+def get_trace(
+    cur: duckdb.DuckDBPyConnection, trace_id: str, references: ReferenceRows
+) -> Trace | None:
     if not is_valid_trace_id(trace_id):
         return None  # nothing with such an id can have been stored
-    found = _traces(cur, [trace_id])
+    found = _traces(cur, [trace_id], references)
     return found[0] if found else None
 
 
@@ -202,9 +182,12 @@ def find_trace_ids(
 
 
 def find_traces(
-    cur: duckdb.DuckDBPyConnection, query: TraceQuery, stored: TimeRange | None
+    cur: duckdb.DuckDBPyConnection,
+    query: TraceQuery,
+    stored: TimeRange | None,
+    references: ReferenceRows,
 ) -> list[Trace]:
-    return _traces(cur, find_trace_ids(cur, query, stored))
+    return _traces(cur, find_trace_ids(cur, query, stored), references)
 
 
 _SPANS_PER_PASS = 2_500_000

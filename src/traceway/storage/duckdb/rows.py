@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
+
+import duckdb
 
 from traceway.model import InstrumentationScope, Resource, Span, SpanKind, StatusCode
 from traceway.storage.attribute_entries import decode_entries
 from traceway.storage.typed_json import decode_events, decode_links
 
-__all__ = ["RESOURCE_COLUMNS", "SCOPE_COLUMNS", "SPAN_COLUMNS", "SpanDecoder"]
+__all__ = ["RESOURCE_COLUMNS", "SCOPE_COLUMNS", "SPAN_COLUMNS", "ReferenceRows", "SpanDecoder"]
 
 SPAN_COLUMNS = """
     s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_time_ns, s.duration_ns,
@@ -92,4 +95,50 @@ class SpanDecoder:
             dropped_attributes_count=dropped_attributes,
             dropped_events_count=dropped_events,
             dropped_links_count=dropped_links,
+        )
+
+
+class ReferenceRows:
+    """Rows of ``resources`` and ``scopes``, read once and kept: a stored row never changes.
+
+    Saves a trace read two queries, each of which would wait for the GIL while
+    decoding threads hold it. Only committed rows are ever read, so an id is never
+    cached for a row that a failed write took back.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[str, dict[int, tuple[Any, ...]]] = {"resources": {}, "scopes": {}}
+
+    def _rows_of(
+        self, cur: duckdb.DuckDBPyConnection, table: str, ids: set[int]
+    ) -> list[tuple[Any, ...]]:
+        known = self._rows[table]
+        with self._lock:
+            missing = sorted(ids - known.keys())
+        if missing:
+            columns, id_column = (
+                (RESOURCE_COLUMNS, "resource_id")
+                if table == "resources"
+                else (SCOPE_COLUMNS, "scope_id")
+            )
+            placeholders = ", ".join("?" for _ in missing)
+            # Table and column names are constants of this module; the ids are parameters.
+            rows = cur.execute(
+                f"SELECT {columns} FROM {table} WHERE {id_column} IN ({placeholders})",  # noqa: S608
+                missing,
+            ).fetchall()
+            with self._lock:
+                known.update((row[0], row) for row in rows)
+        with self._lock:
+            return [known[row_id] for row_id in ids]
+
+    def decoder(
+        self, cur: duckdb.DuckDBPyConnection, span_rows: Iterable[tuple[Any, ...]]
+    ) -> SpanDecoder:
+        """A decoder for span rows of ``SPAN_COLUMNS`` (resource and scope ids last)."""
+        rows = list(span_rows)
+        return SpanDecoder(
+            self._rows_of(cur, "resources", {row[-2] for row in rows}),
+            self._rows_of(cur, "scopes", {row[-1] for row in rows}),
         )

@@ -21,6 +21,7 @@ from traceway.storage.api import (
     TraceQuery,
 )
 from traceway.storage.duckdb import reader
+from traceway.storage.duckdb.rows import ReferenceRows
 from traceway.storage.duckdb.schema import ensure_schema
 from traceway.storage.duckdb.windows import TimeRange
 from traceway.storage.duckdb.writer import SpanWriter
@@ -80,6 +81,7 @@ class DuckDBStore:
                 raise StorageError(f"cannot set up trace store {self._where}: {error}") from error
             raise
         self._stored = TimeRange(start_min, start_max) if start_max is not None else None
+        self._references = ReferenceRows()
         self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._closed = False
@@ -154,7 +156,9 @@ class DuckDBStore:
         return self._read("operations", lambda cur: reader.get_operations(cur, query))
 
     def get_trace(self, trace_id: str) -> Trace | None:
-        return self._read(f"trace {trace_id}", lambda cur: reader.get_trace(cur, trace_id))
+        return self._read(
+            f"trace {trace_id}", lambda cur: reader.get_trace(cur, trace_id, self._references)
+        )
 
     def find_trace_ids(self, query: TraceQuery) -> list[str]:
         stored = self._stored
@@ -162,7 +166,9 @@ class DuckDBStore:
 
     def find_traces(self, query: TraceQuery) -> list[Trace]:
         stored = self._stored
-        return self._read("traces", lambda cur: reader.find_traces(cur, query, stored))
+        return self._read(
+            "traces", lambda cur: reader.find_traces(cur, query, stored, self._references)
+        )
 
     def get_dependencies(self, start_time_ns: int, end_time_ns: int) -> list[DependencyLink]:
         return self._read(
