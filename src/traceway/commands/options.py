@@ -3,19 +3,53 @@
 from __future__ import annotations
 
 import argparse
+import re
 
-__all__ = ["count", "port", "size"]
+from traceway.api.go_duration import parse_go_duration
 
-_SIZE_UNITS = {"": 1, "b": 1, "kib": 1 << 10, "kb": 1000, "mib": 1 << 20, "mb": 1000**2}
+__all__ = ["count", "duration", "port", "size"]
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kib": 1 << 10,
+    "kb": 1000,
+    "mib": 1 << 20,
+    "mb": 1000**2,
+    "gib": 1 << 30,
+    "gb": 1000**3,
+    "tib": 1 << 40,
+    "tb": 1000**4,
+}
+_DAY_TERMS = re.compile(r"(\d+)([dw])")
+_DAY_NS = 24 * 3600 * 10**9
 
 
 def size(text: str) -> int:
-    """A byte count such as ``64MiB``, ``512KiB`` or ``1000``."""
-    number = text.rstrip("kKmMiIbB")
+    """A byte count such as ``64MiB``, ``512KiB``, ``10GB`` or ``1000``."""
+    number = text.rstrip("kKmMgGtTiIbB")
     unit = text[len(number) :].lower()
     if not number.isdigit() or unit not in _SIZE_UNITS or int(number) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 64MiB, 512KiB or 1000")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size such as 10GiB, 64MiB, 512KiB or 1000"
+        )
     return int(number) * _SIZE_UNITS[unit]
+
+
+def duration(text: str) -> int:
+    """A positive duration in nanoseconds: Go's syntax (``12h``, ``30m``, ``1h30m``) plus
+    whole days and weeks (``7d``, ``2w``, ``1d12h``)."""
+    days = sum(int(n) * (7 if unit == "w" else 1) for n, unit in _DAY_TERMS.findall(text))
+    rest = _DAY_TERMS.sub("", text)
+    try:
+        nanos = days * _DAY_NS + (parse_go_duration(rest) if rest else 0)
+    except ValueError:
+        nanos = 0
+    if nanos < 1 or text.startswith(("-", "+")):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration such as 7d, 2w, 12h, 30m or 1d12h"
+        )
+    return nanos
 
 
 def port(text: str) -> int:

@@ -130,6 +130,19 @@ class TraceWriter(Protocol):
         """Store spans durably, atomically and idempotently; raise ``StorageError`` on
         failure and ``ValueError`` for malformed spans."""
 
+    def delete_traces_before(self, cutoff_ns: int) -> int:
+        """Delete every trace whose last span starts before ``cutoff_ns``, whole, with
+        the services, operations, resources and scopes only its spans used; return the
+        number of spans deleted. Durable and atomic like a write, idempotent, called
+        from the writing thread (or serialised with writes by the backend)."""
+
+    def storage_bytes(self) -> int:
+        """Bytes the stored traces take, as retention should count them (a backend
+        documents what it measures; an estimate is allowed)."""
+
+    def oldest_trace_start_ns(self) -> int | None:
+        """The earliest start time of a stored span; None when nothing is stored."""
+
     def close(self) -> None:
         """Flush and release resources; calling it twice is harmless."""
 

@@ -20,7 +20,7 @@ from traceway.storage.api import (
     StorageError,
     TraceQuery,
 )
-from traceway.storage.duckdb import reader
+from traceway.storage.duckdb import deletion, reader
 from traceway.storage.duckdb.rows import ReferenceRows
 from traceway.storage.duckdb.schema import ensure_schema
 from traceway.storage.duckdb.windows import TimeRange
@@ -59,6 +59,7 @@ class DuckDBStore:
 
     def __init__(self, path: Path | None = None) -> None:
         self._where = str(path) if path is not None else "the in-memory trace store"
+        self._wal = Path(f"{path}.wal") if path is not None else None
         try:
             # The root connection only hands out cursors; it runs no queries itself.
             self._root = duckdb.connect(str(path) if path is not None else ":memory:")
@@ -130,6 +131,39 @@ class DuckDBStore:
                         if self._stored is None
                         else self._stored.including(written.start_min_ns, written.start_max_ns)
                     )
+
+    def delete_traces_before(self, cutoff_ns: int) -> int:
+        """Delete whole traces whose last span starts before ``cutoff_ns``, then checkpoint
+        so that their blocks are free for reuse; return the number of spans deleted."""
+        with self._write_lock:
+            if self._closed:
+                raise StorageError(f"{self._where} is closed")
+            try:
+                deleted = deletion.delete_traces_before(self._writer, cutoff_ns)
+                # The writer must not refer to a resource or scope that is gone.
+                self._span_writer.reload()
+                if deleted:
+                    # FORCE waits for running reads instead of failing on them.
+                    self._writer.execute("FORCE CHECKPOINT")
+                ((start_min, start_max),) = self._writer.execute(
+                    "SELECT min(start_min_ns), max(start_max_ns) FROM traces"
+                ).fetchall()
+            except duckdb.Error as error:
+                raise StorageError(
+                    f"deleting traces from {self._where} failed: {_explain(error)}"
+                ) from error
+            with self._state_lock:
+                self._stored = TimeRange(start_min, start_max) if start_max is not None else None
+            return deleted
+
+    def storage_bytes(self) -> int:
+        """Bytes of the file's used blocks plus its write-ahead log (see ``deletion``)."""
+        wal_bytes = self._wal.stat().st_size if self._wal is not None and self._wal.exists() else 0
+        return self._read("the database size", lambda cur: deletion.storage_bytes(cur, wal_bytes))
+
+    def oldest_trace_start_ns(self) -> int | None:
+        """When the earliest stored span starts, or None when the store is empty."""
+        return self._read("the oldest trace", deletion.oldest_start_ns)
 
     @contextmanager
     def _cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:

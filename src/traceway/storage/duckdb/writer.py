@@ -154,30 +154,41 @@ class SpanWriter:
     """Inserts ``SpanBatch``es on one connection, one transaction each; one thread at a time.
 
     It remembers which resources, scopes and operations are stored, so that a batch
-    inserts only what is new of those.
+    inserts only what is new of those; ``reload`` after anything else changed them.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
-        self._resource_ids: dict[int, int] = dict(
+        self._resource_ids: dict[int, int] = {}
+        self._scope_ids: dict[int, int] = {}
+        self._operations: set[tuple[str, str, int]] = set()
+        # Ids only grow, also after deletions: readers cache rows by id (ReferenceRows).
+        self._last_resource_id = 0
+        self._last_scope_id = 0
+        self.reload()
+
+    def reload(self) -> None:
+        """Read back which resources, scopes and operations are stored (after a deletion)."""
+        con = self._con
+        self._resource_ids = dict(
             con.execute("SELECT content_key, resource_id FROM resources").fetchall()
         )
-        self._scope_ids: dict[int, int] = dict(
-            con.execute("SELECT content_key, scope_id FROM scopes").fetchall()
-        )
-        self._operations: set[tuple[str, str, int]] = set(
+        self._scope_ids = dict(con.execute("SELECT content_key, scope_id FROM scopes").fetchall())
+        self._operations = set(
             con.execute("SELECT service_name, name, kind FROM operations").fetchall()
         )
+        self._last_resource_id = max(self._last_resource_id, *self._resource_ids.values(), 0)
+        self._last_scope_id = max(self._last_scope_id, *self._scope_ids.values(), 0)
 
     def write(self, batch: SpanBatch) -> WriteResult:
         """Store the batch's new spans; committed when this returns."""
         _check_times(batch)
         new_resources = {
-            key: len(self._resource_ids) + number + 1
+            key: self._last_resource_id + number + 1
             for number, key in enumerate(k for k in batch.resources if k not in self._resource_ids)
         }
         new_scopes = {
-            key: len(self._scope_ids) + number + 1
+            key: self._last_scope_id + number + 1
             for number, key in enumerate(k for k in batch.scopes if k not in self._scope_ids)
         }
         arrow_batch = batch.table.append_column("seq", pa.array(range(len(batch)), type=pa.int32()))
@@ -215,6 +226,8 @@ class SpanWriter:
         # Only now that they are committed do the new rows count as stored.
         self._resource_ids.update(new_resources)
         self._scope_ids.update(new_scopes)
+        self._last_resource_id += len(new_resources)
+        self._last_scope_id += len(new_scopes)
         self._operations.update(new_operations)
         if not stored:
             return WriteResult(0, None, None)

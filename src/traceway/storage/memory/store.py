@@ -24,6 +24,9 @@ __all__ = ["MemoryStore"]
 
 _SpanKey = tuple[str, str]
 
+SPAN_BYTES_ESTIMATE = 1024
+"""What ``storage_bytes`` counts per span: a rough, fixed guess, not a measurement."""
+
 
 def _span_order(span: Span) -> tuple[int, str]:
     return span.start_time_unix_nano, span.span_id
@@ -61,6 +64,28 @@ class MemoryStore:
                 raise StorageError("the memory store is closed")
             for span in copies:
                 self._spans.setdefault((span.trace_id, span.span_id), span)
+
+    def delete_traces_before(self, cutoff_ns: int) -> int:
+        """Delete every trace whose last span starts before ``cutoff_ns``; return the
+        number of spans deleted."""
+        with self._lock:
+            if self._closed:
+                raise StorageError("the memory store is closed")
+            last_start: dict[str, int] = {}
+            for span in self._spans.values():
+                start = span.start_time_unix_nano
+                last_start[span.trace_id] = max(start, last_start.get(span.trace_id, start))
+            expired = [key for key in self._spans if last_start[key[0]] < cutoff_ns]
+            for key in expired:
+                del self._spans[key]
+            return len(expired)
+
+    def storage_bytes(self) -> int:
+        """An estimate: ``SPAN_BYTES_ESTIMATE`` per stored span."""
+        return len(self._snapshot()) * SPAN_BYTES_ESTIMATE
+
+    def oldest_trace_start_ns(self) -> int | None:
+        return min((span.start_time_unix_nano for span in self._snapshot()), default=None)
 
     def close(self) -> None:
         with self._lock:
