@@ -3,6 +3,10 @@
 Start order is storage → pipeline → API → receivers (OTLP, then Jaeger and Zipkin),
 and stop order the reverse, so that no export is accepted before it can be stored
 and every accepted export is committed before the store closes.
+
+Receivers hand spans to redaction, then to limits, then to the commit pipeline.
+Redaction comes first so that it sees every value whole: a limit that cut an e-mail
+address or a card number in two would keep the pattern from matching the rest.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
@@ -20,7 +24,11 @@ from starlette.types import ASGIApp
 
 from traceway.access import TokenAuth, is_loopback
 from traceway.api.app import create_api_app
+from traceway.pipeline.api import SpanConsumer
 from traceway.pipeline.commit import DEFAULT_MAX_QUEUE_SPANS, CommitPipeline
+from traceway.pipeline.limits import SpanLimiter, SpanLimits
+from traceway.pipeline.processing import SpanProcessor, chain
+from traceway.pipeline.redaction import RedactionRules, Redactor
 from traceway.query.service import QueryService
 from traceway.receivers.jaeger_agent import JaegerAgentReceiver
 from traceway.receivers.jaeger_thrift import AgentProtocol
@@ -58,6 +66,8 @@ class ServeConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     insecure: bool = False
+    limits: SpanLimits = field(default_factory=SpanLimits)
+    redaction: RedactionRules = field(default_factory=RedactionRules)
 
     def check(self) -> None:
         """Refuse settings that would expose traces or take spans from anyone."""
@@ -78,6 +88,15 @@ class ServeConfig:
                 f"{' and '.join(unauthenticated)} (and --tls-cert/--tls-key), "
                 "or pass --insecure if the network itself is trusted"
             )
+
+    def processors(self) -> list[SpanProcessor]:
+        """The processors between receivers and storage, in order: redaction, limits."""
+        processors: list[SpanProcessor] = []
+        if self.redaction.enabled:
+            processors.append(Redactor(self.redaction))
+        if self.limits.enabled:
+            processors.append(SpanLimiter(self.limits))
+        return processors
 
     @property
     def database_path(self) -> Path | None:
@@ -195,6 +214,7 @@ class TracewayServer:
 
     async def _start(self, config: ServeConfig) -> BoundAddresses:
         config.check()
+        processors = config.processors()
         if config.data_dir is not None:
             config.data_dir.mkdir(parents=True, exist_ok=True)
         store = open_store(config.database_path)
@@ -204,6 +224,7 @@ class TracewayServer:
         pipeline.start()
         self._stack.push_async_callback(pipeline.shutdown)
         self.pipeline = pipeline
+        ingest = chain(processors, pipeline)
 
         ingest_token, ui_token = config.ingest_token, config.ui_token
         api_port = await self._start_http(
@@ -212,14 +233,14 @@ class TracewayServer:
         )
         otlp_http_port = await self._start_http(
             _guarded(
-                create_otlp_http_app(pipeline, max_request_bytes=config.max_request_bytes),
+                create_otlp_http_app(ingest, max_request_bytes=config.max_request_bytes),
                 ingest_token,
                 "traceway ingest",
             ),
             config.otlp_http_port,
         )
         otlp_grpc = OtlpGrpcReceiver(
-            pipeline,
+            ingest,
             max_request_bytes=config.max_request_bytes,
             token=ingest_token,
             tls=self._tls(),
@@ -229,24 +250,24 @@ class TracewayServer:
 
         jaeger_http_port = zipkin_port = None
         if config.jaeger_thrift_http_port is not None:
-            app = create_jaeger_http_app(pipeline, max_request_bytes=config.max_request_bytes)
+            app = create_jaeger_http_app(ingest, max_request_bytes=config.max_request_bytes)
             jaeger_http_port = await self._start_http(
                 _guarded(app, ingest_token, "traceway ingest"),
                 config.jaeger_thrift_http_port,
                 "jaeger-thrift-http-port",
             )
         if config.zipkin_port is not None:
-            app = create_zipkin_http_app(pipeline, max_request_bytes=config.max_request_bytes)
+            app = create_zipkin_http_app(ingest, max_request_bytes=config.max_request_bytes)
             zipkin_port = await self._start_http(
                 _guarded(app, ingest_token, "traceway ingest"), config.zipkin_port, "zipkin-port"
             )
         compact_port = binary_port = None
         if ingest_token is None:  # a UDP datagram cannot carry the token
             compact_port = await self._start_agent(
-                pipeline, AgentProtocol.COMPACT, config.jaeger_agent_compact_port
+                ingest, AgentProtocol.COMPACT, config.jaeger_agent_compact_port
             )
             binary_port = await self._start_agent(
-                pipeline, AgentProtocol.BINARY, config.jaeger_agent_binary_port
+                ingest, AgentProtocol.BINARY, config.jaeger_agent_binary_port
             )
         elif (config.jaeger_agent_compact_port, config.jaeger_agent_binary_port) != (None, None):
             log.info("Jaeger agent UDP ports stay off: UDP cannot carry TRACEWAY_INGEST_TOKEN")
@@ -279,12 +300,12 @@ class TracewayServer:
         return bound
 
     async def _start_agent(
-        self, pipeline: CommitPipeline, protocol: AgentProtocol, port: int | None
+        self, consumer: SpanConsumer, protocol: AgentProtocol, port: int | None
     ) -> int | None:
         if port is None:
             return None
         agent = JaegerAgentReceiver(
-            pipeline, protocol, max_datagram_bytes=self.config.max_request_bytes
+            consumer, protocol, max_datagram_bytes=self.config.max_request_bytes
         )
         try:
             bound = await agent.start(self.config.host, port)

@@ -16,6 +16,19 @@ import platformdirs
 from traceway import __version__
 from traceway.commands import options
 from traceway.pipeline.commit import DEFAULT_MAX_QUEUE_SPANS
+from traceway.pipeline.limits import (
+    DEFAULT_MAX_ATTRIBUTE_LENGTH,
+    DEFAULT_MAX_ATTRIBUTES,
+    DEFAULT_MAX_EVENTS,
+    DEFAULT_MAX_LINKS,
+    SpanLimits,
+)
+from traceway.pipeline.redaction import (
+    DEFAULT_REDACTED_KEY_PARTS,
+    DEFAULT_REDACTED_KEYS,
+    RedactionRules,
+)
+from traceway.pipeline.value_patterns import custom_pattern
 from traceway.server import (
     DEFAULT_MAX_REQUEST_BYTES,
     BoundAddresses,
@@ -111,6 +124,8 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         help="spans waiting to be stored before exports get 'retry later' "
         f"({DEFAULT_MAX_QUEUE_SPANS:,})",
     )
+    _add_limit_options(serve)
+    _add_redaction_options(serve)
     security = serve.add_argument_group(
         "security",
         "Tokens come from the environment, never from flags (which other users can see): "
@@ -141,6 +156,109 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     )
 
 
+def _add_limit_options(serve: argparse.ArgumentParser) -> None:
+    limits = serve.add_argument_group(
+        "limits",
+        "What one span may carry. Beyond a limit nothing is refused: extra attributes, "
+        "events and links are dropped and counted (otel.dropped_*_count), values cut and "
+        "listed in traceway.truncated_attributes. N may be 0 or 'off' for no limit; each "
+        "flag falls back on the TRACEWAY_ variable of its name (TRACEWAY_MAX_EVENTS_PER_SPAN).",
+    )
+    for flag, default, what in (
+        ("max-attributes-per-span", DEFAULT_MAX_ATTRIBUTES, "attributes of a span, "
+         "and of each event, link, resource and scope; the first ones stay"),
+        ("max-attribute-length", DEFAULT_MAX_ATTRIBUTE_LENGTH, "characters of a string "
+         "value (bytes of a bytes value), also inside lists and maps"),
+        ("max-events-per-span", DEFAULT_MAX_EVENTS, "events of a span; the latest stay"),
+        ("max-links-per-span", DEFAULT_MAX_LINKS, "links of a span; the latest stay"),
+    ):  # fmt: skip
+        variable = "TRACEWAY_" + flag.upper().replace("-", "_")
+        limits.add_argument(
+            f"--{flag}",
+            type=_limit,
+            default=os.environ.get(variable) or str(default),
+            metavar="N",
+            help=f"{what} ({default})",
+        )
+
+
+def _add_redaction_options(serve: argparse.ArgumentParser) -> None:
+    redaction = serve.add_argument_group(
+        "redaction",
+        "Masks values as ***, before anything is stored, in the attributes of spans, "
+        "events, links, resources and scopes; the key stays, and the span gets "
+        "traceway.redacted_count. By default the values of the keys "
+        f"{', '.join(DEFAULT_REDACTED_KEYS)} and of keys containing "
+        f"{', '.join(DEFAULT_REDACTED_KEY_PARTS)} (any case; numbers kept) are masked.",
+    )
+    redaction.add_argument(
+        "--redact-key",
+        action="append",
+        default=_env_list("TRACEWAY_REDACT_KEYS", ","),
+        metavar="KEY",
+        help="also mask the value of KEY, any case; repeatable "
+        "(or $TRACEWAY_REDACT_KEYS, comma-separated)",
+    )
+    redaction.add_argument(
+        "--no-default-redaction",
+        action="store_true",
+        default=_env_flag("TRACEWAY_NO_DEFAULT_REDACTION"),
+        help="mask only what --redact-key and the value options ask for "
+        "(or $TRACEWAY_NO_DEFAULT_REDACTION=1)",
+    )
+    redaction.add_argument(
+        "--redact-emails",
+        action="store_true",
+        default=_env_flag("TRACEWAY_REDACT_EMAILS"),
+        help="mask e-mail addresses inside values and status messages "
+        "(or $TRACEWAY_REDACT_EMAILS=1)",
+    )
+    redaction.add_argument(
+        "--redact-card-numbers",
+        action="store_true",
+        default=_env_flag("TRACEWAY_REDACT_CARD_NUMBERS"),
+        help="mask payment card numbers (13-19 digits passing the Luhn check) "
+        "(or $TRACEWAY_REDACT_CARD_NUMBERS=1)",
+    )
+    redaction.add_argument(
+        "--redact-pattern",
+        action="append",
+        type=_pattern,
+        default=_env_list("TRACEWAY_REDACT_PATTERNS", "\n"),
+        metavar="REGEX",
+        help="mask what the Python regular expression matches inside values; repeatable "
+        "(or $TRACEWAY_REDACT_PATTERNS, one per line)",
+    )
+
+
+def _limit(text: str) -> int | None:
+    """A limit: a positive whole number, or 0 or ``off`` for none."""
+    if text.strip().lower() in ("0", "off"):
+        return None
+    try:
+        return options.count(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a limit (a positive whole number, or 0 or 'off' for none)"
+        ) from None
+
+
+def _pattern(text: str) -> str:
+    try:
+        custom_pattern(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_list(name: str, separator: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(separator) if item.strip()]
+
+
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value) if value else None
@@ -155,6 +273,20 @@ def _port_or_off(text: str) -> int | None:
             f"{text!r} is not a port number (0-65535; 0 = any free) or 'off'"
         )
     return int(text)
+
+
+def _redaction_from(args: argparse.Namespace) -> RedactionRules:
+    defaults = not args.no_default_redaction
+    try:
+        return RedactionRules(
+            keys=(*(DEFAULT_REDACTED_KEYS if defaults else ()), *args.redact_key),
+            key_parts=DEFAULT_REDACTED_KEY_PARTS if defaults else (),
+            emails=args.redact_emails,
+            card_numbers=args.redact_card_numbers,
+            patterns=tuple(args.redact_pattern),
+        )
+    except ValueError as exc:  # from $TRACEWAY_REDACT_PATTERNS, which argparse does not check
+        raise ConfigError(str(exc)) from exc
 
 
 def config_from(args: argparse.Namespace) -> ServeConfig:
@@ -177,6 +309,13 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         insecure=args.insecure,
+        limits=SpanLimits(
+            max_attributes=args.max_attributes_per_span,
+            max_attribute_length=args.max_attribute_length,
+            max_events=args.max_events_per_span,
+            max_links=args.max_links_per_span,
+        ),
+        redaction=_redaction_from(args),
     )
 
 
@@ -213,6 +352,31 @@ def _legacy_lines(bound: BoundAddresses) -> list[str]:
     return lines
 
 
+def _limits_text(limits: SpanLimits) -> str:
+    parts = [
+        f"{limit:,} {what}" if limit is not None else f"any number of {what}"
+        for limit, what in (
+            (limits.max_attributes, "attributes"),
+            (limits.max_events, "events"),
+            (limits.max_links, "links"),
+        )
+    ]
+    length = limits.max_attribute_length
+    parts.append(f"values of {length:,} characters" if length else "values of any length")
+    return ", ".join(parts)
+
+
+def _redaction_text(rules: RedactionRules) -> str:
+    parts = [
+        f"{len(rules.keys)} keys" if rules.keys else "",
+        f"keys containing {'/'.join(rules.key_parts)}" if rules.key_parts else "",
+        "e-mail addresses" if rules.emails else "",
+        "card numbers" if rules.card_numbers else "",
+        f"{len(rules.patterns)} patterns" if rules.patterns else "",
+    ]
+    return ", ".join(part for part in parts if part) or "off"
+
+
 def _banner(config: ServeConfig, bound: BoundAddresses) -> str:
     storage = str(config.database_path) if config.database_path else "in memory (lost on exit)"
     grpc_url = bound.url(bound.otlp_grpc_port)
@@ -224,6 +388,8 @@ def _banner(config: ServeConfig, bound: BoundAddresses) -> str:
             f"  OTLP/HTTP   {bound.url(bound.otlp_http_port)}/v1/traces",
             *_legacy_lines(bound),
             f"  API         {bound.url(bound.port)}/api/services (Jaeger-compatible)",
+            f"  limits      {_limits_text(config.limits)} per span",
+            f"  redaction   {_redaction_text(config.redaction)}",
             "",
             "Point an application at it with:",
             f"  export OTEL_EXPORTER_OTLP_ENDPOINT={grpc_url}",

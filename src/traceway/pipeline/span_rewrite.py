@@ -1,0 +1,175 @@
+"""Processors that rewrite a few spans, leaving every other span of a batch as it came.
+
+A ``SpanRewriter`` says how to rewrite one span's own content, one resource and one
+scope (returning the object itself when nothing changes), and how to screen a
+``SpanBatch`` for the rows that may need it. ``plan`` then costs, for a batch where
+nothing needs work, the screen and a look-up per resource and scope: resources and
+scopes repeat from request to request, so their answers are kept by content key.
+Changed rows are re-encoded and put in place of the old ones; the others keep their
+columns as decoded.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
+from typing import TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from traceway.model import InstrumentationScope, Resource, Span
+from traceway.pipeline.processing import SpanChange
+from traceway.storage.span_batch import SpanBatch, SpanBatchBuilder
+
+__all__ = ["SpanRewriter"]
+
+_T = TypeVar("_T", Resource, InstrumentationScope)
+_MAX_REMEMBERED = 4096
+
+
+class SpanRewriter(ABC):
+    """A ``SpanProcessor`` that rewrites spans one at a time, and only those that need it."""
+
+    def __init__(self) -> None:
+        # Content key -> the rewritten object, None when it passes unchanged.
+        self._resources: dict[int, Resource | None] = {}
+        self._scopes: dict[int, InstrumentationScope | None] = {}
+
+    @abstractmethod
+    def screen(self, batch: SpanBatch) -> Iterable[int]:
+        """Rows whose attributes, events, links or status may need rewriting; rows that
+        turn out to need nothing are fine, leaving one out is not."""
+
+    @abstractmethod
+    def rewrite_span(self, span: Span) -> Span:
+        """``span`` with its own content rewritten, not its resource or scope; ``span``
+        itself when nothing changes."""
+
+    @abstractmethod
+    def rewrite_resource(self, resource: Resource) -> Resource:
+        """The rewritten resource; ``resource`` itself when nothing changes."""
+
+    @abstractmethod
+    def rewrite_scope(self, scope: InstrumentationScope) -> InstrumentationScope:
+        """The rewritten scope; ``scope`` itself when nothing changes."""
+
+    def plan(self, spans: Sequence[Span]) -> SpanChange | None:
+        """None when ``spans`` pass unchanged, else the work that rewrites them."""
+        if not spans:
+            return None
+        if not isinstance(spans, SpanBatch):
+            return partial(self._rewrite_spans, spans)
+        rows = sorted(set(self.screen(spans)))
+        if rows or not self._unchanged(spans):
+            return partial(self._rewrite_batch, spans, rows)
+        return None
+
+    def _unchanged(self, batch: SpanBatch) -> bool:
+        """Whether every resource and scope of ``batch`` is known to pass unchanged."""
+        # An unknown key gets False, not None: unknown is not "unchanged".
+        resources, scopes = self._resources, self._scopes
+        return all(resources.get(key, False) is None for key in batch.resources) and all(
+            scopes.get(key, False) is None for key in batch.scopes
+        )
+
+    def _rewrite_spans(self, spans: Sequence[Span]) -> Sequence[Span]:
+        resources: dict[int, Resource] = {}  # id() of the object -> rewritten
+        scopes: dict[int, InstrumentationScope] = {}
+        rewritten: list[Span] = []
+        changed = False
+        for span in spans:
+            new = self.rewrite_span(span)
+            resource = resources.get(id(span.resource))
+            if resource is None:
+                resource = resources[id(span.resource)] = self.rewrite_resource(span.resource)
+            scope = scopes.get(id(span.scope))
+            if scope is None:
+                scope = scopes[id(span.scope)] = self.rewrite_scope(span.scope)
+            if resource is not span.resource or scope is not span.scope:
+                new = replace(new, resource=resource, scope=scope)
+            changed = changed or new is not span
+            rewritten.append(new)
+        return tuple(rewritten) if changed else spans
+
+    def _rewrite_batch(self, batch: SpanBatch, rows: list[int]) -> SpanBatch:
+        table = batch.table
+        if rows:
+            candidates = SpanBatch(
+                table.take(pa.array(rows, pa.int64())), batch.resources, batch.scopes
+            )
+            changed = [
+                (row, new)
+                for row, span in zip(rows, candidates, strict=True)
+                if (new := self.rewrite_span(span)) is not span
+            ]
+            if changed:
+                table = _replace_rows(table, changed)
+        keys = SpanBatchBuilder()  # only its content keys are used
+        resources = self._rewritten(batch.resources, self._resources, self.rewrite_resource)
+        new_resource_keys = {old: keys.add_resource(new) for old, new in resources.items()}
+        scopes = self._rewritten(batch.scopes, self._scopes, self.rewrite_scope)
+        new_scope_keys = {old: keys.add_scope(new) for old, new in scopes.items()}
+        if table is batch.table and not resources and not scopes:
+            return batch
+        table = _remap(table, "resource_key", new_resource_keys)
+        table = _remap(table, "scope_key", new_scope_keys)
+        return SpanBatch(
+            table,
+            _renamed(batch.resources, resources, new_resource_keys),
+            _renamed(batch.scopes, scopes, new_scope_keys),
+        )
+
+    @staticmethod
+    def _rewritten(
+        objects: Mapping[int, _T], known: dict[int, _T | None], rewrite: Callable[[_T], _T]
+    ) -> dict[int, _T]:
+        """The objects of ``objects`` that change, by key; answers are kept in ``known``."""
+        changed: dict[int, _T] = {}
+        for key, original in objects.items():
+            try:
+                answer = known[key]
+            except KeyError:  # (``known`` is shared by worker threads: read it once)
+                new = rewrite(original)
+                answer = None if new is original else new
+                if len(known) >= _MAX_REMEMBERED:
+                    known.clear()  # resources are few in practice; this bounds odd clients
+                known[key] = answer
+            if answer is not None:
+                changed[key] = answer
+        return changed
+
+
+def _replace_rows(table: pa.Table, changed: list[tuple[int, Span]]) -> pa.Table:
+    """``table`` with the rows at the given indices replaced by the spans."""
+    builder = SpanBatchBuilder()
+    for _, span in changed:
+        builder.add_span(span)
+    size = table.num_rows
+    order = list(range(size))
+    for number, (row, _) in enumerate(changed):
+        order[row] = size + number
+    joined = pa.concat_tables([table, builder.build().table])
+    return joined.take(pa.array(order, pa.int64()))
+
+
+def _remap(table: pa.Table, column: str, keys: Mapping[int, int]) -> pa.Table:
+    keys = {old: new for old, new in keys.items() if old != new}
+    if not keys:
+        return table
+    index = table.schema.get_field_index(column)
+    values = table.column(index)
+    positions = pc.index_in(values, value_set=pa.array(list(keys), pa.int64()))
+    new_values = pc.take(pa.array(list(keys.values()), pa.int64()), positions)
+    remapped = pc.if_else(pc.is_null(positions), values, new_values)
+    return table.set_column(index, table.schema.field(index), remapped)
+
+
+def _renamed(
+    objects: Mapping[int, _T], changed: Mapping[int, _T], keys: Mapping[int, int]
+) -> dict[int, _T]:
+    renamed = {key: value for key, value in objects.items() if key not in changed}
+    renamed.update((keys[old], new) for old, new in changed.items())
+    return renamed
