@@ -29,6 +29,7 @@ from traceway.pipeline.commit import DEFAULT_MAX_QUEUE_SPANS, CommitPipeline
 from traceway.pipeline.limits import SpanLimiter, SpanLimits
 from traceway.pipeline.processing import SpanProcessor, chain
 from traceway.pipeline.redaction import RedactionRules, Redactor
+from traceway.pipeline.retention import RetentionPolicy, RetentionTask
 from traceway.query.service import QueryService
 from traceway.receivers.jaeger_agent import JaegerAgentReceiver
 from traceway.receivers.jaeger_thrift import AgentProtocol
@@ -68,6 +69,7 @@ class ServeConfig:
     insecure: bool = False
     limits: SpanLimits = field(default_factory=SpanLimits)
     redaction: RedactionRules = field(default_factory=RedactionRules)
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
 
     def check(self) -> None:
         """Refuse settings that would expose traces or take spans from anyone."""
@@ -224,6 +226,9 @@ class TracewayServer:
         pipeline.start()
         self._stack.push_async_callback(pipeline.shutdown)
         self.pipeline = pipeline
+        retention = RetentionTask(store, config.retention)
+        retention.start()
+        self._stack.push_async_callback(retention.stop)  # stops before the pipeline drains
         ingest = chain(processors, pipeline)
 
         ingest_token, ui_token = config.ingest_token, config.ui_token

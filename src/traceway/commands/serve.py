@@ -28,6 +28,7 @@ from traceway.pipeline.redaction import (
     DEFAULT_REDACTED_KEYS,
     RedactionRules,
 )
+from traceway.pipeline.retention import RetentionPolicy
 from traceway.pipeline.value_patterns import custom_pattern
 from traceway.server import (
     DEFAULT_MAX_REQUEST_BYTES,
@@ -123,6 +124,18 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         default=DEFAULT_MAX_QUEUE_SPANS,
         help="spans waiting to be stored before exports get 'retry later' "
         f"({DEFAULT_MAX_QUEUE_SPANS:,})",
+    )
+    serve.add_argument(
+        "--retention",
+        type=options.duration,
+        default=None,
+        help="delete traces whose last span is older than this (7d, 12h, 2w); default: keep all",
+    )
+    serve.add_argument(
+        "--max-db-size",
+        type=options.size,
+        default=None,
+        help="delete the oldest traces while the store takes more than this (e.g. 10GiB)",
     )
     _add_limit_options(serve)
     _add_redaction_options(serve)
@@ -316,6 +329,7 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
             max_links=args.max_links_per_span,
         ),
         redaction=_redaction_from(args),
+        retention=RetentionPolicy(max_age_ns=args.retention, max_bytes=args.max_db_size),
     )
 
 
