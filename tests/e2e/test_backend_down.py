@@ -10,8 +10,11 @@ import time
 from pathlib import Path
 
 import grpc
+import pytest
 
 from tests.e2e.serve_process import start_serve
+
+pytestmark = pytest.mark.slow
 
 PROGRAM = Path(__file__).parent / "programs" / "greeter_service.py"
 GREET = "/demo.Greeter/Greet"

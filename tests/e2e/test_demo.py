@@ -27,7 +27,7 @@ from tests.demo.demo_process import (
     tags,
 )
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 GET_USER = "demo.UserService/GetUser"
 VALIDATE = "demo.AuthService/ValidateCredentials"

@@ -10,7 +10,7 @@ import pytest
 from tests.demo.demo_process import start_demo
 from tests.e2e.serve_process import start_serve
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 USER_TRACE_SPANS = 7
 

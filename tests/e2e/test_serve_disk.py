@@ -21,6 +21,8 @@ from tests.e2e.serve_process import ServeProcess, start_serve
 from traceway.model import Resource, Span
 from traceway.receivers.otlp_encode import encode_protobuf
 
+pytestmark = pytest.mark.slow
+
 RESOURCE = Resource({"service.name": "disk"})
 SPANS_PER_EXPORT = 50
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

@@ -8,10 +8,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.serve_process import ServeProcess, start_serve
 from traceway.model import Resource, Span
 from traceway.receivers.otlp_encode import encode_protobuf
+
+pytestmark = pytest.mark.slow
 
 SPANS_PER_EXPORT = 50
 RESOURCE = Resource({"service.name": "durability"})

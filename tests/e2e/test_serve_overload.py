@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource as SdkResource
 from opentelemetry.sdk.trace import TracerProvider
@@ -14,6 +15,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from tests.e2e.serve_process import start_serve
 from traceway.model import Resource, Span
 from traceway.receivers.otlp_encode import encode_protobuf
+
+pytestmark = pytest.mark.slow
 
 SPANS_PER_EXPORT = 512
 EXPORTS_PER_SENDER = 6

@@ -17,6 +17,8 @@ from tests.e2e.browser.conftest import screenshot
 from tests.e2e.browser.traffic import XSS, Sent
 from tests.e2e.serve_process import ServeProcess
 
+pytestmark = pytest.mark.slow
+
 expect = pytest.importorskip(
     "playwright.sync_api", reason="browser tests need Playwright: pip install playwright"
 ).expect
