@@ -11,19 +11,16 @@ address or a card number in two would keep the pattern from matching the rest.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import socket
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import uvicorn
 from starlette.types import ASGIApp
 
 from traceway.access import TokenAuth, is_loopback
 from traceway.api.app import create_api_app
+from traceway.http_listener import HttpListener, listen_tcp
 from traceway.pipeline.api import SpanConsumer
 from traceway.pipeline.commit import DEFAULT_MAX_QUEUE_SPANS, CommitPipeline
 from traceway.pipeline.limits import SpanLimiter, SpanLimits
@@ -129,61 +126,6 @@ class BoundAddresses:
 
 class ConfigError(ValueError):
     """The configuration cannot be served as it is; the message says what to change."""
-
-
-class _EmbeddedUvicorn(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the process that embeds it."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-class _HttpListener:
-    def __init__(
-        self, app: ASGIApp, sock: socket.socket, tls: tuple[Path, Path] | None = None
-    ) -> None:
-        cert, key = tls or (None, None)
-        config = uvicorn.Config(
-            app,
-            log_level="warning",
-            lifespan="off",
-            access_log=False,
-            ssl_certfile=cert,
-            ssl_keyfile=key,
-        )
-        self._server = _EmbeddedUvicorn(config)
-        self._socket = sock
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
-        while not self._server.started:
-            if self._task.done():
-                await self._task  # raises what stopped it
-                raise OSError(f"HTTP listener on {self._socket.getsockname()} did not start")
-            await asyncio.sleep(0.01)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._server.should_exit = True
-            await self._task
-            self._task = None
-        self._socket.close()
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
 
 
 def _port_hint(exc: OSError, option: str) -> OSError:
@@ -295,14 +237,13 @@ class TracewayServer:
 
     async def _start_http(self, app: ASGIApp, port: int, option: str | None = None) -> int:
         try:
-            sock = _listen(self.config.host, port)
+            sock = listen_tcp(self.config.host, port)
         except OSError as exc:
             raise exc if option is None else _port_hint(exc, option) from exc
-        listener = _HttpListener(app, sock, self._tls())
+        listener = HttpListener(app, sock, tls=self._tls())
         await listener.start()
         self._stack.push_async_callback(listener.stop)
-        bound: int = sock.getsockname()[1]
-        return bound
+        return listener.port
 
     async def _start_agent(
         self, consumer: SpanConsumer, protocol: AgentProtocol, port: int | None
