@@ -14,6 +14,7 @@ import grpc
 from opentelemetry.trace import Span
 
 from traceway.demo.faults import FaultInjector
+from traceway.demo.runtime import GRACE_S, ServiceProcess
 from traceway.instrument.grpc import (
     aio_client_interceptors,
     aio_server_interceptor,
@@ -120,6 +121,26 @@ def listen(server: grpc.Server | grpc.aio.Server, host: str, port: int) -> int:
         return server.add_insecure_port(f"{host}:{port}")
     except RuntimeError as exc:
         raise SystemExit(f"cannot listen on {host}:{port}: {exc}") from None
+
+
+def run_sync_server(server: grpc.Server, process: ServiceProcess) -> None:
+    """Serve on the process's address until it is asked to stop, then drain."""
+    port = listen(server, process.host, process.port)
+    server.start()
+    process.listening(port)
+    process.wait()
+    server.stop(GRACE_S).wait()
+
+
+async def run_aio_server(
+    server: grpc.aio.Server, process: ServiceProcess, stop: asyncio.Event
+) -> None:
+    """Serve on the process's address until ``stop`` is set, then drain."""
+    port = listen(server, process.host, process.port)
+    await server.start()
+    process.listening(port)
+    await stop.wait()
+    await server.stop(GRACE_S)
 
 
 def sync_server(max_workers: int = 8) -> grpc.Server:

@@ -21,7 +21,7 @@ import grpc
 from traceway.demo import rpc, seed, topology
 from traceway.demo.faults import FaultInjector
 from traceway.demo.proto import auth_pb2, auth_pb2_grpc
-from traceway.demo.runtime import GRACE_S, ServiceProcess
+from traceway.demo.runtime import ServiceProcess
 from traceway.demo.services.tokens import Credentials, TokenError, TokenSigner
 from traceway.instrument import traced
 
@@ -101,11 +101,7 @@ async def serve(process: ServiceProcess) -> None:
     service = AuthService(credentials, TokenSigner(_secret(process.environ)), process.faults())
     server = rpc.aio_server()
     auth_pb2_grpc.add_AuthServiceServicer_to_server(service, server)
-    port = rpc.listen(server, process.host, process.port)
-    await server.start()
-    process.listening(port)
-    await stop.wait()
-    await server.stop(GRACE_S)
+    await rpc.run_aio_server(server, process, stop)
 
 
 def main(environ: Mapping[str, str] = os.environ) -> None:

@@ -22,7 +22,7 @@ from traceway.demo import rpc, seed, topology
 from traceway.demo.database import Database, Row
 from traceway.demo.faults import FaultInjector
 from traceway.demo.proto import order_pb2, order_pb2_grpc, shipping_pb2, shipping_pb2_grpc
-from traceway.demo.runtime import GRACE_S, ServiceProcess
+from traceway.demo.runtime import ServiceProcess
 
 __all__ = ["UNKNOWN_SHIPPING_STATUS", "OrderService", "main", "orders_database"]
 
@@ -150,11 +150,7 @@ def main(environ: Mapping[str, str] = os.environ) -> None:
     )
     server = rpc.sync_server()
     order_pb2_grpc.add_OrderServiceServicer_to_server(service, server)
-    port = rpc.listen(server, process.host, process.port)
-    server.start()
-    process.listening(port)
-    process.wait()
-    server.stop(GRACE_S).wait()
+    rpc.run_sync_server(server, process)
     channel.close()
 
 

@@ -21,7 +21,7 @@ import httpx
 from traceway.demo import rpc, topology
 from traceway.demo.faults import FaultInjector
 from traceway.demo.proto import shipping_pb2, shipping_pb2_grpc
-from traceway.demo.runtime import GRACE_S, ServiceProcess
+from traceway.demo.runtime import ServiceProcess
 from traceway.instrument import instrument_httpx
 
 __all__ = ["ShippingService", "main", "partner_url"]
@@ -93,11 +93,7 @@ async def serve(process: ServiceProcess) -> None:
         shipping_pb2_grpc.add_ShippingServiceServicer_to_server(
             ShippingService(partner, process.faults()), server
         )
-        port = rpc.listen(server, process.host, process.port)
-        await server.start()
-        process.listening(port)
-        await stop.wait()
-        await server.stop(GRACE_S)
+        await rpc.run_aio_server(server, process, stop)
 
 
 def main(environ: Mapping[str, str] = os.environ) -> None:

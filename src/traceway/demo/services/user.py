@@ -20,7 +20,7 @@ from traceway.demo import rpc, seed, topology
 from traceway.demo.database import Database
 from traceway.demo.faults import FaultInjector
 from traceway.demo.proto import auth_pb2, auth_pb2_grpc, user_pb2, user_pb2_grpc
-from traceway.demo.runtime import GRACE_S, ServiceProcess
+from traceway.demo.runtime import ServiceProcess
 
 __all__ = ["UserService", "main", "users_database"]
 
@@ -108,11 +108,7 @@ def main(environ: Mapping[str, str] = os.environ) -> None:
     )
     server = rpc.sync_server()
     user_pb2_grpc.add_UserServiceServicer_to_server(service, server)
-    port = rpc.listen(server, process.host, process.port)
-    server.start()
-    process.listening(port)
-    process.wait()
-    server.stop(GRACE_S).wait()
+    rpc.run_sync_server(server, process)
     channel.close()
 
 
