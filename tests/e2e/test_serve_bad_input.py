@@ -215,3 +215,33 @@ def test_bad_query_parameters_get_the_jaeger_error_envelope(
     assert body["data"] is None
     assert body["errors"][0]["code"] == status
     assert body["errors"][0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("0", "0"),  # times at 0
+        ("1700000000500000000", "1700000000000000000"),  # end before start
+        ("4102444800000000000", "4102444800100000000"),  # the year 2100
+        ("18446744073709551615", "18446744073709551615"),  # the largest fixed64
+    ],
+)
+def test_odd_times_are_stored_or_rejected_clearly_and_harm_nothing(
+    serve: ServeProcess, start: str, end: str
+) -> None:
+    good = json.dumps(otlp_json_request(otlp_json_span("6666666666666666"))).encode()
+    assert post(serve, good, "application/json").status_code == 200
+    odd = otlp_json_span(
+        "7777777777777777", trace_id="ab" * 16, startTimeUnixNano=start, endTimeUnixNano=end
+    )
+    response = post(serve, json.dumps(otlp_json_request(odd)).encode(), "application/json")
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 400:
+        assert response.json()["message"]
+    elif response.json():
+        assert response.json()["partialSuccess"]["errorMessage"]
+    else:
+        (stored,) = serve.get(f"/api/traces/{'ab' * 16}").json()["data"][0]["spans"]
+        assert stored["duration"] >= 0
+    assert serve.get(f"/api/traces/{TRACE_ID}").status_code == 200
+    assert serve.get("/api/services").status_code == 200
