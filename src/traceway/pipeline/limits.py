@@ -60,6 +60,7 @@ _MIN_ITEM_BYTES = 11
 _MIN_ATTRIBUTE_BYTES = 4
 
 _Item = TypeVar("_Item", Event, Link)
+_Owner = TypeVar("_Owner", Resource, InstrumentationScope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,24 +144,14 @@ class SpanLimiter(SpanRewriter):
             dropped_links_count=span.dropped_links_count + dropped_links,
         )
 
-    def rewrite_resource(self, resource: Resource) -> Resource:
-        attributes, dropped = self._limit(resource.attributes)
-        if attributes is resource.attributes:
-            return resource
+    def rewrite_resource_or_scope(self, owner: _Owner) -> _Owner:
+        attributes, dropped = self._limit(owner.attributes)
+        if attributes is owner.attributes:
+            return owner
         return replace(
-            resource,
+            owner,
             attributes=attributes,
-            dropped_attributes_count=resource.dropped_attributes_count + dropped,
-        )
-
-    def rewrite_scope(self, scope: InstrumentationScope) -> InstrumentationScope:
-        attributes, dropped = self._limit(scope.attributes)
-        if attributes is scope.attributes:
-            return scope
-        return replace(
-            scope,
-            attributes=attributes,
-            dropped_attributes_count=scope.dropped_attributes_count + dropped,
+            dropped_attributes_count=owner.dropped_attributes_count + dropped,
         )
 
     def _items(self, items: tuple[_Item, ...], most: int | None) -> tuple[tuple[_Item, ...], int]:

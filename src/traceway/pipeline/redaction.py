@@ -79,6 +79,7 @@ REDACTED_COUNT = "traceway.redacted_count"
 _MAX_REMEMBERED_KEYS = 4096
 _ANY_VALUE, _TEXT_VALUE = 1, 2  # what a key rule masks
 _Item = TypeVar("_Item", Event, Link)
+_Owner = TypeVar("_Owner", Resource, InstrumentationScope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,13 +225,9 @@ class Redactor(SpanRewriter):
             status_message=status_message,
         )
 
-    def rewrite_resource(self, resource: Resource) -> Resource:
-        attributes, count = self._redact_map(resource.attributes)
-        return replace(resource, attributes=_counted(attributes, count)) if count else resource
-
-    def rewrite_scope(self, scope: InstrumentationScope) -> InstrumentationScope:
-        attributes, count = self._redact_map(scope.attributes)
-        return replace(scope, attributes=_counted(attributes, count)) if count else scope
+    def rewrite_resource_or_scope(self, owner: _Owner) -> _Owner:
+        attributes, count = self._redact_map(owner.attributes)
+        return replace(owner, attributes=_counted(attributes, count)) if count else owner
 
     def _items(self, items: tuple[_Item, ...]) -> tuple[tuple[_Item, ...], int]:
         total = 0

@@ -1,6 +1,6 @@
 """Processors that rewrite a few spans, leaving every other span of a batch as it came.
 
-A ``SpanRewriter`` says how to rewrite one span's own content, one resource and one
+A ``SpanRewriter`` says how to rewrite one span's own content and one resource or
 scope (returning the object itself when nothing changes), and how to screen a
 ``SpanBatch`` for the rows that may need it. ``plan`` then costs, for a batch where
 nothing needs work, the screen and a look-up per resource and scope: resources and
@@ -49,12 +49,9 @@ class SpanRewriter(ABC):
         itself when nothing changes."""
 
     @abstractmethod
-    def rewrite_resource(self, resource: Resource) -> Resource:
-        """The rewritten resource; ``resource`` itself when nothing changes."""
-
-    @abstractmethod
-    def rewrite_scope(self, scope: InstrumentationScope) -> InstrumentationScope:
-        """The rewritten scope; ``scope`` itself when nothing changes."""
+    def rewrite_resource_or_scope(self, owner: _T) -> _T:
+        """The rewritten resource or scope (their attributes); ``owner`` itself when
+        nothing changes."""
 
     def plan(self, spans: Sequence[Span]) -> SpanChange | None:
         """None when ``spans`` pass unchanged, else the work that rewrites them."""
@@ -84,10 +81,12 @@ class SpanRewriter(ABC):
             new = self.rewrite_span(span)
             resource = resources.get(id(span.resource))
             if resource is None:
-                resource = resources[id(span.resource)] = self.rewrite_resource(span.resource)
+                resource = resources[id(span.resource)] = self.rewrite_resource_or_scope(
+                    span.resource
+                )
             scope = scopes.get(id(span.scope))
             if scope is None:
-                scope = scopes[id(span.scope)] = self.rewrite_scope(span.scope)
+                scope = scopes[id(span.scope)] = self.rewrite_resource_or_scope(span.scope)
             if resource is not span.resource or scope is not span.scope:
                 new = replace(new, resource=resource, scope=scope)
             changed = changed or new is not span
@@ -108,9 +107,11 @@ class SpanRewriter(ABC):
             if changed:
                 table = _replace_rows(table, changed)
         keys = SpanBatchBuilder()  # only its content keys are used
-        resources = self._rewritten(batch.resources, self._resources, self.rewrite_resource)
+        resources = self._rewritten(
+            batch.resources, self._resources, self.rewrite_resource_or_scope
+        )
         new_resource_keys = {old: keys.add_resource(new) for old, new in resources.items()}
-        scopes = self._rewritten(batch.scopes, self._scopes, self.rewrite_scope)
+        scopes = self._rewritten(batch.scopes, self._scopes, self.rewrite_resource_or_scope)
         new_scope_keys = {old: keys.add_scope(new) for old, new in scopes.items()}
         if table is batch.table and not resources and not scopes:
             return batch
