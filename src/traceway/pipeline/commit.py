@@ -72,10 +72,6 @@ class CommitPipeline:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="traceway-commit")
         self.stats = PipelineStats()
 
-    @property
-    def queued_spans(self) -> int:
-        return self._queued_spans
-
     def start(self) -> None:
         """Start the commit loop on the running event loop."""
         if self._task is None:
@@ -125,7 +121,10 @@ class CommitPipeline:
             batch = self._take_batch()
             try:
                 await self._commit(batch)
-            except (ValueError, TypeError):
+            except (ValueError, TypeError) as exc:
+                if len(batch) == 1:
+                    self._fail(batch, RejectedSpansError(f"spans refused: {exc}"))
+                    continue
                 # Storage refused the batch as invalid. Commit each request on its own so
                 # that only the one carrying the bad spans is refused, permanently.
                 for pending in batch:
@@ -136,24 +135,29 @@ class CommitPipeline:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         """Write the batch and settle its requests; storage failures become retryable."""
-        # Requests decoded to columns stay columns: no Span object per span here.
-        spans = join_spans([pending.spans for pending in batch])
+        parts = [pending.spans for pending in batch]
+        count = sum(len(part) for part in parts)
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, self._writer.write_spans, spans)
+            await loop.run_in_executor(self._executor, self._write, parts)
         except StorageError as exc:
-            log.error("could not store %d spans: %s", len(spans), exc)
+            log.error("could not store %d spans: %s", count, exc)
             self._fail(batch, RetryLaterError(f"storage failed: {exc}", self._retry_after_s))
         except (ValueError, TypeError):
             raise
         except Exception as exc:
             # Unexpected: the senders are told to retry, and the error is not hidden.
-            log.exception("unexpected error while storing %d spans", len(spans))
+            log.exception("unexpected error while storing %d spans", count)
             self._fail(batch, RetryLaterError(f"storage failed: {exc!r}", self._retry_after_s))
         else:
             self.stats.commits += 1
-            self.stats.committed_spans += len(spans)
+            self.stats.committed_spans += count
             self._settle(batch, None)
+
+    def _write(self, parts: list[Sequence[Span]]) -> None:
+        """On the writer thread: join the requests into one batch and store it. Columns
+        stay columns; only requests decoded to ``Span`` objects are encoded here."""
+        self._writer.write_spans(join_spans(parts))
 
     def _fail(self, batch: list[_Pending], error: Exception) -> None:
         self.stats.failed_commits += 1

@@ -23,6 +23,7 @@ import pyarrow as pa
 from traceway.model import InstrumentationScope, Resource, Span, SpanKind, StatusCode
 from traceway.storage.attribute_entries import decode_entries, encode_entries
 from traceway.storage.typed_json import decode_events, decode_links, encode_events, encode_links
+from traceway.storage.validation import check_spans
 
 __all__ = [
     "SPAN_BATCH_SCHEMA",
@@ -274,17 +275,18 @@ class SpanBatch(Sequence[Span]):
         )
 
 
-def join_spans(parts: Sequence[Sequence[Span]]) -> Sequence[Span]:
-    """The spans of ``parts`` in order, as one ``SpanBatch`` when every part is one."""
-    if all(isinstance(part, SpanBatch) for part in parts):
-        return SpanBatch.concat(part for part in parts if isinstance(part, SpanBatch))
-    return [span for part in parts for span in part]
+def join_spans(parts: Sequence[Sequence[Span]]) -> SpanBatch:
+    """The spans of ``parts`` in order as one ``SpanBatch``; parts that are batches
+    already are not taken apart."""
+    return SpanBatch.concat(span_batch_of(part) for part in parts)
 
 
 def span_batch_of(spans: Sequence[Span]) -> SpanBatch:
-    """``spans`` as a ``SpanBatch``: itself when it is one, else built span by span."""
+    """``spans`` as a ``SpanBatch``: itself when it is one, else checked (``ValueError``
+    for malformed spans) and built span by span."""
     if isinstance(spans, SpanBatch):
         return spans
+    check_spans(spans)
     builder = SpanBatchBuilder()
     for span in spans:
         builder.add_span(span)

@@ -25,8 +25,7 @@ from traceway.storage.duckdb.rows import ReferenceRows
 from traceway.storage.duckdb.schema import ensure_schema
 from traceway.storage.duckdb.windows import TimeRange
 from traceway.storage.duckdb.writer import SpanWriter
-from traceway.storage.span_batch import SpanBatch, span_batch_of
-from traceway.storage.validation import check_spans
+from traceway.storage.span_batch import span_batch_of
 
 __all__ = ["DuckDBStore"]
 
@@ -110,8 +109,6 @@ class DuckDBStore:
 
         A ``SpanBatch`` goes in as it is; other sequences are made into one first.
         """
-        if not isinstance(spans, SpanBatch):
-            check_spans(spans)
         with self._write_lock:
             if self._closed:
                 raise StorageError(f"{self._where} is closed")
