@@ -66,7 +66,10 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     traffic = demo.add_argument_group("traffic")
     traffic.add_argument("--no-traffic", action="store_true", help="send no traffic")
     traffic.add_argument(
-        "--rate", type=_rate, default=2.0, help="requests per second to the gateway (2)"
+        "--rate",
+        type=options.rate(1000),
+        default=2.0,
+        help="requests per second to the gateway (2)",
     )
     traffic.add_argument(
         "--scenario", choices=sorted(SCENARIOS), default="mixed", help="what traffic does (mixed)"
@@ -94,16 +97,6 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         default=None,
         help="once everything listens, write the addresses and process ids there as JSON",
     )
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 1000:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a rate between 0 and 1000 per second")
-    return value
 
 
 def config_from(args: argparse.Namespace) -> DemoConfig:

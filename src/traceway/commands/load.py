@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from traceway.commands import options
 from traceway.demo.traffic import SCENARIOS, LoadStats, run_load
 
 __all__ = ["add_parser", "duration", "progress_line", "run"]
@@ -38,16 +39,6 @@ def duration(text: str) -> float:
     return seconds
 
 
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 10_000:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a rate between 0 and 10000 per second")
-    return value
-
-
 def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     load = commands.add_parser(
         "load",
@@ -55,7 +46,9 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         description="Send requests to the demo's gateway at a fixed rate for a while, with a "
         "progress bar, then print requests, status codes and latency percentiles.",
     )
-    load.add_argument("--rate", type=_rate, default=10.0, help="requests per second (10)")
+    load.add_argument(
+        "--rate", type=options.rate(10_000), default=10.0, help="requests per second (10)"
+    )
     load.add_argument("--duration", type=duration, default=30.0, help="how long: 30s, 2m (30s)")
     load.add_argument(
         "--scenario",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Callable
 
 from traceway.api.go_duration import parse_go_duration
 
-__all__ = ["count", "duration", "port", "size"]
+__all__ = ["count", "duration", "port", "rate", "size"]
 
 _SIZE_UNITS = {
     "": 1,
@@ -65,3 +66,20 @@ def count(text: str) -> int:
     if not digits.isdigit() or int(digits) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return int(digits)
+
+
+def rate(maximum: float) -> Callable[[str], float]:
+    """A parser of requests per second, above 0 and at most ``maximum``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = 0.0
+        if not 0 < value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a rate between 0 and {maximum:g} per second"
+            )
+        return value
+
+    return parse

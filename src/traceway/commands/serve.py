@@ -281,11 +281,12 @@ def _port_or_off(text: str) -> int | None:
     """A port as ``options.port`` reads it, or ``off`` (also ``-1``) for no receiver."""
     if text.strip().lower() in ("off", "-1"):
         return None
-    if not text.isdigit() or int(text) > 65535:
+    try:
+        return options.port(text)
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a port number (0-65535; 0 = any free) or 'off'"
-        )
-    return int(text)
+        ) from None
 
 
 def _redaction_from(args: argparse.Namespace) -> RedactionRules:
