@@ -161,18 +161,8 @@ class Redactor(SpanRewriter):
                 f"(?is:^[^{SEPARATOR}]*{SEPARATOR}[am].*(?:{_alternatives(words)}))"
             )
         self._entry_screen = "|".join(entry_screens)
-        screens = [p.screen for p in self._custom]
-        self._custom_screen = (
-            "|".join(f"(?:{s})" for s in screens if s is not None)
-            if screens and all(s is not None for s in screens)
-            else None
-        )
-        status_screens = [p.screen for p in self._patterns]
-        self._status_screen = (
-            "|".join(f"(?:{s})" for s in status_screens if s is not None)
-            if status_screens and all(s is not None for s in status_screens)
-            else None
-        )
+        self._custom_screen = _joined_screen([p.screen for p in self._custom])
+        self._status_screen = _joined_screen([p.screen for p in self._patterns])
 
     def screen(self, batch: SpanBatch) -> Iterable[int]:
         table = batch.table
@@ -303,3 +293,10 @@ def _counted(attributes: Attributes, count: int) -> dict[str, AttributeValue]:
         count += previous
     rest = {key: value for key, value in attributes.items() if key != REDACTED_COUNT}
     return {REDACTED_COUNT: count, **rest}
+
+
+def _joined_screen(screens: list[str | None]) -> str | None:
+    """One RE2 alternation of ``screens``; None (no screen) if any pattern has none."""
+    if not screens or any(screen is None for screen in screens):
+        return None
+    return "|".join(f"(?:{screen})" for screen in screens if screen is not None)

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from traceway.model import InstrumentationScope, Resource, Span
 from traceway.pipeline.processing import SpanChange
-from traceway.storage.span_batch import SpanBatch, SpanBatchBuilder
+from traceway.storage.span_batch import SpanBatch, SpanBatchBuilder, resource_key, scope_key
 
 __all__ = ["SpanRewriter"]
 
@@ -106,13 +106,12 @@ class SpanRewriter(ABC):
             ]
             if changed:
                 table = _replace_rows(table, changed)
-        keys = SpanBatchBuilder()  # only its content keys are used
         resources = self._rewritten(
             batch.resources, self._resources, self.rewrite_resource_or_scope
         )
-        new_resource_keys = {old: keys.add_resource(new) for old, new in resources.items()}
+        new_resource_keys = {old: resource_key(new) for old, new in resources.items()}
         scopes = self._rewritten(batch.scopes, self._scopes, self.rewrite_resource_or_scope)
-        new_scope_keys = {old: keys.add_scope(new) for old, new in scopes.items()}
+        new_scope_keys = {old: scope_key(new) for old, new in scopes.items()}
         if table is batch.table and not resources and not scopes:
             return batch
         table = _remap(table, "resource_key", new_resource_keys)

@@ -31,6 +31,8 @@ __all__ = [
     "SpanBatchBuilder",
     "content_key",
     "join_spans",
+    "resource_key",
+    "scope_key",
     "span_batch_of",
 ]
 
