@@ -179,9 +179,3 @@ class Trace:
     @property
     def duration_ns(self) -> int:
         return self.end_time_unix_nano - self.start_time_unix_nano
-
-    @property
-    def root_spans(self) -> tuple[Span, ...]:
-        """Spans without a parent, or whose parent has not arrived (yet)."""
-        ids = {s.span_id for s in self.spans}
-        return tuple(s for s in self.spans if s.parent_span_id not in ids)

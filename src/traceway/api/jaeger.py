@@ -46,7 +46,6 @@ from traceway.api.jaeger_params import (
     parse_trace_search,
 )
 from traceway.query.service import QueryService
-from traceway.storage.api import OperationQuery
 
 __all__ = ["TRACE_NOT_FOUND", "JaegerApi"]
 
@@ -81,9 +80,8 @@ class JaegerApi:
 
     async def service_operations(self, request: Request) -> Response:
         """Operation names only, each once (Jaeger's legacy endpoint, used by Grafana)."""
-        query = OperationQuery(service_name=request.path_params["service"])
-        operations = await run_in_threadpool(self._query.get_operations, query)
-        return envelope_response(list(dict.fromkeys(op.name for op in operations)))
+        service = request.path_params["service"]
+        return envelope_response(await run_in_threadpool(self._query.get_operation_names, service))
 
     async def operations(self, request: Request) -> Response:
         query = parse_operation_query(request.query_params)

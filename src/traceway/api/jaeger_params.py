@@ -199,14 +199,14 @@ def parse_trace_search(params: QueryParams, now_ns: int) -> TraceSearch:
     return TraceSearch(query=query, trace_ids=trace_ids)
 
 
-def parse_span_kind(text: str | None, param: str = "spanKind") -> SpanKind | None:
+def parse_span_kind(text: str | None) -> SpanKind | None:
     """``server``, ``client``, ... as a ``SpanKind``; None or empty means every kind."""
     if not text:
         return None
     kind = _SPAN_KINDS.get(text.lower())
     if kind is None:
         choices = ", ".join(_SPAN_KINDS)
-        raise BadParameter(param, f"unknown span kind {text!r} (one of: {choices})")
+        raise BadParameter("spanKind", f"unknown span kind {text!r} (one of: {choices})")
     return kind
 
 

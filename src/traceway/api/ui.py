@@ -33,9 +33,9 @@ from traceway.api.errors import NotFound
 from traceway.api.jaeger import TRACE_NOT_FOUND
 from traceway.model import Trace
 from traceway.query.service import InvalidQueryError, QueryService, normalize_trace_id
+from traceway.query.span_tree import SpanTree
 from traceway.query.summaries import TraceOrder, summarize
 from traceway.receivers.otlp_encode import encode_json
-from traceway.storage.api import OperationQuery
 from traceway.ui import formatting
 from traceway.ui.map_drawing import draw_service_map
 from traceway.ui.scatter import scatter_plot
@@ -92,6 +92,12 @@ def _templates() -> Jinja2Templates:
         operations_shown=OPERATIONS_SHOWN,
     )
     return Jinja2Templates(env=environment)
+
+
+def _trace_data(trace: Trace, colours: dict[str, int]) -> dict[str, Any]:
+    """The trace page's data, over one ``SpanTree`` shared by summary and view."""
+    tree = SpanTree.of(trace)
+    return trace_view(trace, summarize(trace, tree), colours, tree)
 
 
 class WebUi:
@@ -163,8 +169,7 @@ class WebUi:
         services = self._query.get_services()
         if not service:
             return services, []
-        operations = self._query.get_operations(OperationQuery(service_name=service))
-        return services, list(dict.fromkeys(op.name for op in operations))
+        return services, self._query.get_operation_names(service)
 
     async def trace_lookup(self, request: Request) -> Response:
         raw = request.query_params.get("id", "")
@@ -174,16 +179,20 @@ class WebUi:
             return self._error_page(request, 400, str(exc))
         return RedirectResponse(f"/trace/{trace_id}", status_code=302)
 
-    def _load(self, raw_id: str) -> tuple[Trace, list[str]]:
+    def _load(self, raw_id: str) -> Trace:
         trace = self._query.get_trace(raw_id)
         if trace is None or not trace.spans:
             raise NotFound(TRACE_NOT_FOUND)
+        return trace
+
+    def _load_with_services(self, raw_id: str) -> tuple[Trace, list[str]]:
+        trace = self._load(raw_id)
         return trace, self._query.get_services()
 
     async def trace(self, request: Request) -> Response:
         raw_id: str = request.path_params["trace_id"]
         try:
-            trace, services = await run_in_threadpool(self._load, raw_id)
+            trace, services = await run_in_threadpool(self._load_with_services, raw_id)
         except InvalidQueryError as exc:
             return self._error_page(request, 400, str(exc))
         except NotFound:
@@ -197,14 +206,14 @@ class WebUi:
         )
 
     async def trace_data(self, request: Request) -> Response:
-        trace, services = await run_in_threadpool(self._load, request.path_params["trace_id"])
-        data = await run_in_threadpool(
-            trace_view, trace, summarize(trace), formatting.colour_indexes(services)
+        trace, services = await run_in_threadpool(
+            self._load_with_services, request.path_params["trace_id"]
         )
+        data = await run_in_threadpool(_trace_data, trace, formatting.colour_indexes(services))
         return JSONResponse(data)
 
     async def trace_otlp(self, request: Request) -> Response:
-        trace, _ = await run_in_threadpool(self._load, request.path_params["trace_id"])
+        trace = await run_in_threadpool(self._load, request.path_params["trace_id"])
         body = await run_in_threadpool(encode_json, trace.spans)
         disposition = f'attachment; filename="trace-{trace.trace_id}.json"'
         return Response(
@@ -214,14 +223,20 @@ class WebUi:
     def _window(self, request: Request) -> TimeWindow:
         return parse_window(request.query_params, self._clock_ns())
 
+    def _window_error(
+        self, request: Request, name: str, context: dict[str, Any], exc: FormErrors
+    ) -> Response:
+        """A page whose window parameters are wrong: the default window and the errors."""
+        window = parse_window(QueryParams(), self._clock_ns())
+        context.update(window=window, errors=exc.errors)
+        return self._page(request, name, context, status_code=400)
+
     async def service_map(self, request: Request) -> Response:
         context: dict[str, Any] = {"page": "map", "errors": {}, "drawing": None}
         try:
             window = self._window(request)
         except FormErrors as exc:
-            window = parse_window(QueryParams(), self._clock_ns())
-            context.update(window=window, errors=exc.errors)
-            return self._page(request, "map.html", context, status_code=400)
+            return self._window_error(request, "map.html", context, exc)
         service_map, services = await run_in_threadpool(
             lambda: (
                 self._query.get_service_map(window.end_ns, window.length_ns),
@@ -244,9 +259,7 @@ class WebUi:
         try:
             window = self._window(request)
         except FormErrors as exc:
-            window = parse_window(QueryParams(), self._clock_ns())
-            context.update(window=window, errors=exc.errors)
-            return self._page(request, "services.html", context, status_code=400)
+            return self._window_error(request, "services.html", context, exc)
         stats, services = await run_in_threadpool(
             lambda: (
                 self._query.get_service_stats(window.end_ns, window.length_ns, service),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from traceway.model import Span, Trace
 from traceway.query.span_tree import SpanTree
 
-__all__ = ["CriticalSegment", "critical_path"]
+__all__ = ["CriticalSegment", "critical_path", "critical_path_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,11 @@ def _clamped_bounds(tree: SpanTree, root: Span) -> dict[str, tuple[int, int]]:
 
 def critical_path(trace: Trace) -> list[CriticalSegment]:
     """Segments of the critical path in time order; empty for a trace without spans."""
-    tree = SpanTree.of(trace)
+    return critical_path_of(SpanTree.of(trace))
+
+
+def critical_path_of(tree: SpanTree) -> list[CriticalSegment]:
+    """``critical_path`` over an already built tree of the trace."""
     root = _main_root(tree)
     if root is None:
         return []

@@ -102,6 +102,11 @@ class QueryService:
             raise InvalidQueryError("a service name is required to list operations")
         return self._reader.get_operations(query)
 
+    def get_operation_names(self, service: str) -> list[str]:
+        """The span names of one service, each once, sorted."""
+        operations = self.get_operations(OperationQuery(service_name=service))
+        return list(dict.fromkeys(op.name for op in operations))
+
     def find_traces(self, query: TraceQuery) -> list[Trace]:
         """Traces with one span matching every condition, newest first.
 
@@ -130,8 +135,7 @@ class QueryService:
     ) -> list[DependencyLink]:
         """Calls between services among spans starting from ``end - lookback`` to ``end``;
         with ``service_name``, only the calls from or to that service."""
-        _check_window(end_ns, lookback_ns)
-        links = self._reader.get_dependencies(max(0, end_ns - lookback_ns), end_ns)
+        links = self._reader.get_dependencies(_window_start(end_ns, lookback_ns), end_ns)
         if service_name:
             links = [link for link in links if service_name in (link.parent, link.child)]
         return links
@@ -150,16 +154,17 @@ class QueryService:
         self, end_ns: int, lookback_ns: int, service_name: str | None = None
     ) -> list[ServiceStats]:
         """Rates, errors and percentiles per service and operation over the window."""
-        _check_window(end_ns, lookback_ns)
-        start_ns = max(0, end_ns - lookback_ns)
+        start_ns = _window_start(end_ns, lookback_ns)
         stats = self._reader.get_operation_stats(
             StatsQuery(start_time_ns=start_ns, end_time_ns=end_ns, service_name=service_name)
         )
         return summarize_stats(stats, start_ns, end_ns)
 
 
-def _check_window(end_ns: int, lookback_ns: int) -> None:
+def _window_start(end_ns: int, lookback_ns: int) -> int:
+    """The start of the window ``lookback_ns`` long ending at ``end_ns`` (not before 0)."""
     if lookback_ns < 0:
         raise InvalidQueryError(f"lookback must not be negative, got {lookback_ns} ns")
     if end_ns < 0:
         raise InvalidQueryError(f"end of the window must not be negative, got {end_ns} ns")
+    return max(0, end_ns - lookback_ns)

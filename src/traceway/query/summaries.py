@@ -38,9 +38,11 @@ class TraceSummary:
     """Services by span count, most first, then by name."""
 
 
-def summarize(trace: Trace) -> TraceSummary:
-    """The summary of a trace that has at least one span."""
-    tree = SpanTree.of(trace)
+def summarize(trace: Trace, tree: SpanTree | None = None) -> TraceSummary:
+    """The summary of a trace that has at least one span; ``tree``, when given, is its
+    already built ``SpanTree``."""
+    if tree is None:
+        tree = SpanTree.of(trace)
     root = tree.roots[0] if tree.roots else trace.spans[0]
     spans = Counter(span.service_name for span in trace.spans)
     errors = Counter(span.service_name for span in trace.spans if span.is_error)

@@ -53,8 +53,8 @@ def _severity(edge: MapEdge) -> str:
     return "warn" if edge.error_count else "ok"
 
 
-def _skips_layers(edge: MapEdge, boxes: dict[str, NodeBox]) -> bool:
-    return not edge.backwards and boxes[edge.child].node.layer - boxes[edge.parent].node.layer > 1
+def _skips_layers(edge: MapEdge, layer_of: dict[str, int]) -> bool:
+    return not edge.backwards and layer_of[edge.child] - layer_of[edge.parent] > 1
 
 
 def _lane_edge(edge: MapEdge, a: NodeBox, b: NodeBox, lane_y: float) -> EdgeShape:
@@ -74,9 +74,11 @@ def _lane_edge(edge: MapEdge, a: NodeBox, b: NodeBox, lane_y: float) -> EdgeShap
     return _shape(edge, path, (xs + xe) / 2, lane_y)
 
 
-def _edge(edge: MapEdge, boxes: dict[str, NodeBox], lane_y: float) -> EdgeShape:
+def _edge(
+    edge: MapEdge, boxes: dict[str, NodeBox], layer_of: dict[str, int], lane_y: float
+) -> EdgeShape:
     a, b = boxes[edge.parent], boxes[edge.child]
-    if _skips_layers(edge, boxes):
+    if _skips_layers(edge, layer_of):
         return _lane_edge(edge, a, b, lane_y)
     if not edge.backwards:
         x0, y0 = a.x + NODE_W, a.y + NODE_H / 2
@@ -111,9 +113,7 @@ def draw_service_map(service_map: ServiceMap, colours: dict[str, int]) -> MapDra
         per_layer[node.layer] = per_layer.get(node.layer, 0) + 1
     layer_of = {node.service_name: node.layer for node in service_map.nodes}
     # Calls that skip a layer run in a lane above the boxes; make room for it.
-    top_lane = any(
-        not e.backwards and layer_of[e.child] - layer_of[e.parent] > 1 for e in service_map.edges
-    )
+    top_lane = any(_skips_layers(e, layer_of) for e in service_map.edges)
     top = _MARGIN + (_GAP_Y if top_lane else 0)
     boxes: dict[str, NodeBox] = {}
     for node in service_map.nodes:
@@ -121,7 +121,7 @@ def draw_service_map(service_map: ServiceMap, colours: dict[str, int]) -> MapDra
         x = _MARGIN + node.layer * (NODE_W + _GAP_X)
         y = top + shift + node.position * (NODE_H + _GAP_Y)
         boxes[node.service_name] = NodeBox(node, x, y, colours.get(node.service_name, 0))
-    edges = tuple(_edge(edge, boxes, top - _GAP_Y / 2) for edge in service_map.edges)
+    edges = tuple(_edge(edge, boxes, layer_of, top - _GAP_Y / 2) for edge in service_map.edges)
     backwards = any(edge.backwards for edge in service_map.edges)
     width = 2 * _MARGIN + service_map.layers * NODE_W + max(service_map.layers - 1, 0) * _GAP_X
     height = top + _MARGIN + widest * NODE_H + max(widest - 1, 0) * _GAP_Y

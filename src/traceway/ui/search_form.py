@@ -21,7 +21,13 @@ from traceway.api.go_duration import parse_go_duration
 from traceway.query.service import MAX_SEARCH_LIMIT
 from traceway.query.summaries import TraceOrder
 from traceway.storage.api import TraceQuery
-from traceway.ui.time_window import DEFAULT_LOOKBACK, FormErrors, TimeWindow, parse_window
+from traceway.ui.time_window import (
+    CUSTOM,
+    DEFAULT_LOOKBACK,
+    FormErrors,
+    TimeWindow,
+    parse_window,
+)
 
 __all__ = ["LIMITS", "SearchForm", "page_url", "parse_tags", "search_url"]
 
@@ -163,7 +169,7 @@ class SearchForm:
             "limit": self.limit if self.limit != str(LIMITS[0]) else "",
             "sort": self.order.value if self.order is not TraceOrder.NEWEST else "",
         }
-        if self.lookback == "custom":
+        if self.lookback == CUSTOM:
             pairs.update({"from": self.start, "to": self.end})
         return {key: value for key, value in pairs.items() if value}
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any, TypeAlias
 
 from traceway.model import AttributeValue, Resource, Span, Trace
-from traceway.query.critical_path import critical_path
+from traceway.query.critical_path import critical_path_of
 from traceway.query.span_tree import SpanTree
 from traceway.query.summaries import TraceSummary
 from traceway.storage.search_text import SPAN_KIND_TAG, STATUS_CODE_TAG
@@ -83,10 +83,17 @@ class _Resources:
         return index
 
 
-def trace_view(trace: Trace, summary: TraceSummary, colours: dict[str, int]) -> dict[str, Any]:
-    """Everything the trace page draws, as JSON-ready data."""
+def trace_view(
+    trace: Trace,
+    summary: TraceSummary,
+    colours: dict[str, int],
+    tree: SpanTree | None = None,
+) -> dict[str, Any]:
+    """Everything the trace page draws, as JSON-ready data; ``tree``, when given, is the
+    trace's already built ``SpanTree``."""
     start = trace.start_time_unix_nano
-    tree = SpanTree.of(trace)
+    if tree is None:
+        tree = SpanTree.of(trace)
     nodes = tree.nodes()
     index_of = {node.span.span_id: i for i, node in enumerate(nodes)}
     service_names = [s.service_name for s in summary.services]
@@ -156,6 +163,6 @@ def trace_view(trace: Trace, summary: TraceSummary, colours: dict[str, int]) -> 
         "resources": resources.items,
         "criticalPath": [
             [index_of[segment.span_id], segment.start_ns - start, segment.end_ns - start]
-            for segment in critical_path(trace)
+            for segment in critical_path_of(tree)
         ],
     }
