@@ -12,11 +12,9 @@ if TYPE_CHECKING:
 
 __all__ = ["banner", "ready_document"]
 
-HOST = "127.0.0.1"
-
 
 def _url(port: int) -> str:
-    return f"http://{HOST}:{port}"
+    return f"http://{topology.HOST}:{port}"
 
 
 def banner(config: DemoConfig, ports: Mapping[str, Any], addresses: Mapping[str, str]) -> list[str]:

@@ -18,8 +18,11 @@ that says the fault was injected), so it shows in the trace on the span where it
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -249,3 +252,34 @@ class FaultInjector:
             else None
         )
         return Draw(delay, failure)
+
+    def apply(
+        self, logger: logging.Logger, cap_s: float | None = None, where: str = ""
+    ) -> str | None:
+        """Draw, sleep the delay (at most ``cap_s``), log a failure and return it."""
+        draw = self.draw()
+        if draw.delay_s:
+            time.sleep(_capped(draw.delay_s, cap_s))
+        return _logged(logger, draw.failure, where)
+
+    async def apply_async(
+        self, logger: logging.Logger, cap_s: float | None = None, where: str = ""
+    ) -> str | None:
+        """``apply`` for asyncio: the delay does not block the event loop."""
+        draw = self.draw()
+        if draw.delay_s:
+            await asyncio.sleep(_capped(draw.delay_s, cap_s))
+        return _logged(logger, draw.failure, where)
+
+
+def _capped(delay_s: float, cap_s: float | None) -> float:
+    return delay_s if cap_s is None else max(0.0, min(delay_s, cap_s))
+
+
+def _logged(logger: logging.Logger, failure: str | None, where: str) -> str | None:
+    if failure is not None:
+        if where:
+            logger.warning("%s (%s)", failure, where)
+        else:
+            logger.warning("%s", failure)
+    return failure

@@ -161,12 +161,9 @@ class _Gateway:
         self._faults = faults
 
     async def _inject(self) -> None:
-        draw = self._faults.draw()
-        if draw.delay_s:
-            await asyncio.sleep(draw.delay_s)
-        if draw.failure is not None:
-            _logger.warning("%s", draw.failure)
-            raise InjectedFault(draw.failure)
+        failure = await self._faults.apply_async(_logger)
+        if failure is not None:
+            raise InjectedFault(failure)
 
     async def _caller(self, request: Request) -> _Caller:
         """Who sends the request, from its bearer token, as auth-service says."""

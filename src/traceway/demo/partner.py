@@ -55,11 +55,7 @@ def partner_app(faults: FaultInjector) -> Starlette:
     """The partner's API, with its faults."""
 
     async def get_shipment(request: Request) -> JSONResponse:
-        draw = faults.draw()
-        if draw.delay_s:
-            await asyncio.sleep(draw.delay_s)
-        if draw.failure is not None:
-            _logger.warning("%s", draw.failure)
+        if await faults.apply_async(_logger) is not None:
             return JSONResponse(
                 {"error": "service temporarily overloaded, try again later"},
                 status_code=503,

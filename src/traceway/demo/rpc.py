@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
@@ -32,6 +31,7 @@ __all__ = [
     "inject_faults",
     "inject_faults_async",
     "listen",
+    "positive_id",
     "sync_channel",
     "sync_server",
     "time_left",
@@ -93,26 +93,30 @@ def upstream_failure(code: grpc.StatusCode) -> grpc.StatusCode:
     return code if code in _PASSED_ON else grpc.StatusCode.INTERNAL
 
 
+def positive_id(value: str, what: str, context: grpc.ServicerContext) -> int:
+    """``value`` as a positive whole number; otherwise abort with INVALID_ARGUMENT."""
+    text = value.strip()
+    if not text.isdigit() or int(text) == 0:
+        context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, f"{what} {value!r} is not a positive whole number"
+        )
+    return int(text)
+
+
 def inject_faults(faults: FaultInjector, context: grpc.ServicerContext, method: str) -> None:
     """Add this request's injected latency, then abort if it is one that fails."""
-    draw = faults.draw()
-    if draw.delay_s:
-        time.sleep(time_left(context, draw.delay_s))
-    if draw.failure is not None:
-        _logger.warning("%s (%s)", draw.failure, method)
-        context.abort(grpc.StatusCode.UNAVAILABLE, draw.failure)
+    failure = faults.apply(_logger, context.time_remaining(), method)
+    if failure is not None:
+        context.abort(grpc.StatusCode.UNAVAILABLE, failure)
 
 
 async def inject_faults_async(
     faults: FaultInjector, context: grpc.aio.ServicerContext[Any, Any], method: str
 ) -> None:
     """``inject_faults`` for a grpc.aio handler."""
-    draw = faults.draw()
-    if draw.delay_s:
-        await asyncio.sleep(time_left(context, draw.delay_s))
-    if draw.failure is not None:
-        _logger.warning("%s (%s)", draw.failure, method)
-        await context.abort(grpc.StatusCode.UNAVAILABLE, draw.failure)
+    failure = await faults.apply_async(_logger, context.time_remaining(), method)
+    if failure is not None:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, failure)
 
 
 def listen(server: grpc.Server | grpc.aio.Server, host: str, port: int) -> int:

@@ -26,6 +26,7 @@ __all__ = [
     "READY_FILE_VARIABLE",
     "SUPERVISED_VARIABLE",
     "ServiceProcess",
+    "write_atomically",
     "write_ready_file",
 ]
 
@@ -41,11 +42,16 @@ GRACE_S = 5.0
 _logger = logging.getLogger("traceway.demo")
 
 
-def write_ready_file(path: Path, address: str) -> None:
-    """Write the ready file in one step, so a reader never sees half of it."""
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` in one step, so a reader never sees half of it."""
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps({"address": address, "pid": os.getpid()}))
+    partial.write_text(text)
     partial.replace(path)
+
+
+def write_ready_file(path: Path, address: str) -> None:
+    """Write this process's ready file: its address and pid."""
+    write_atomically(path, json.dumps({"address": address, "pid": os.getpid()}))
 
 
 class ServiceProcess:

@@ -12,7 +12,6 @@ __all__ = [
     "Account",
     "Order",
     "User",
-    "orders_of",
 ]
 
 
@@ -99,8 +98,3 @@ def _orders() -> tuple[Order, ...]:
 
 
 ORDERS = _orders()
-
-
-def orders_of(user_id: int) -> list[Order]:
-    """The orders of one user, in id order."""
-    return [order for order in ORDERS if order.user_id == user_id]

@@ -28,12 +28,11 @@ from traceway.demo import runtime, topology
 from traceway.demo.banner import banner, ready_document
 from traceway.demo.children import Child, ChildFailed, OutputSink
 from traceway.demo.faults import FaultPlan
-from traceway.demo.topology import DemoProcess
+from traceway.demo.topology import HOST, DemoProcess
 from traceway.demo.traffic import SCENARIOS, LoadStats, run_load
 
 __all__ = ["DemoConfig", "DemoError", "Supervisor"]
 
-HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 60.0
 SERVICE_STOP_TIMEOUT_S = 15.0
 BACKEND_STOP_TIMEOUT_S = 60.0
@@ -302,6 +301,4 @@ class Supervisor:
                 {name: child.pid for name, child in running.services.items()},
                 running.backend.pid,
             )
-            partial = self.config.ready_file.with_name(self.config.ready_file.name + ".partial")
-            partial.write_text(json.dumps(document, indent=2))
-            partial.replace(self.config.ready_file)
+            runtime.write_atomically(self.config.ready_file, json.dumps(document, indent=2))

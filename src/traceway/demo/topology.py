@@ -14,6 +14,7 @@ from dataclasses import dataclass
 __all__ = [
     "AUTH",
     "GATEWAY",
+    "HOST",
     "ORDER",
     "PARTNER",
     "PARTNER_URL_VARIABLE",
@@ -26,6 +27,9 @@ __all__ = [
     "start_order",
     "target_of",
 ]
+
+HOST = "127.0.0.1"
+"""Where the demo's processes listen and are called."""
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,11 @@ class LoadSummary:
     skipped: int = 0
 
     @property
+    def rate(self) -> float:
+        """Requests a second over the run; 0 if no time passed."""
+        return self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
     def failed(self) -> int:
         """Requests that got a 5xx or no answer at all."""
         return sum(
@@ -185,9 +190,8 @@ class LoadSummary:
 
     def one_line(self) -> str:
         """``141 requests in 28.1s (5.0/s): 200:133 404:4; p50 20.6ms p99 82.1ms``."""
-        rate = self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
         statuses = " ".join(f"{s}:{n}" for s, n in _ordered(self.statuses))
-        text = f"{self.requests} requests in {self.elapsed_s:.1f}s ({rate:.1f}/s): {statuses}"
+        text = f"{self.requests} requests in {self.elapsed_s:.1f}s ({self.rate:.1f}/s): {statuses}"
         if self.latencies_s:
             p50, p99 = self.latencies_s["p50"], self.latencies_s["p99"]
             text += f"; p50 {p50 * 1000:.1f}ms p99 {p99 * 1000:.1f}ms"
@@ -195,8 +199,7 @@ class LoadSummary:
 
     def lines(self) -> list[str]:
         """The summary for people, one aspect per line."""
-        rate = self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        lines = [f"requests  {self.requests} in {self.elapsed_s:.1f}s ({rate:.1f}/s)"]
+        lines = [f"requests  {self.requests} in {self.elapsed_s:.1f}s ({self.rate:.1f}/s)"]
         if self.statuses:
             lines.append("status    " + "  ".join(f"{s}: {n}" for s, n in _ordered(self.statuses)))
         if self.requests:

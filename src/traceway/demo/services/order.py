@@ -70,15 +70,6 @@ def _order(row: Row) -> order_pb2.Order:
     )
 
 
-def _positive(value: str, what: str, context: grpc.ServicerContext) -> int:
-    text = value.strip()
-    if not text.isdigit() or int(text) == 0:
-        context.abort(
-            grpc.StatusCode.INVALID_ARGUMENT, f"{what} {value!r} is not a positive whole number"
-        )
-    return int(text)
-
-
 class OrderService(order_pb2_grpc.OrderServiceServicer):
     """The OrderService handlers; sync, served from a thread pool."""
 
@@ -96,8 +87,8 @@ class OrderService(order_pb2_grpc.OrderServiceServicer):
         self, request: order_pb2.GetOrderRequest, context: grpc.ServicerContext
     ) -> order_pb2.Order:
         rpc.inject_faults(self._faults, context, "GetOrder")
-        order_id = _positive(request.order_id, "order id", context)
-        user_id = _positive(request.user_id, "user id", context)
+        order_id = rpc.positive_id(request.order_id, "order id", context)
+        user_id = rpc.positive_id(request.user_id, "user id", context)
         rows = self._database.query(
             _SELECT_ORDER, (order_id, user_id), operation="SELECT", collection="orders"
         )
@@ -131,7 +122,7 @@ class OrderService(order_pb2_grpc.OrderServiceServicer):
         self, request: order_pb2.ListOrdersRequest, context: grpc.ServicerContext
     ) -> order_pb2.ListOrdersResponse:
         rpc.inject_faults(self._faults, context, "ListOrders")
-        user_id = _positive(request.user_id, "user id", context)
+        user_id = rpc.positive_id(request.user_id, "user id", context)
         if request.limit < 0:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "limit must not be negative")
         limit = min(request.limit or DEFAULT_LIMIT, MAX_LIMIT)

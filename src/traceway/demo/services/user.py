@@ -60,18 +60,13 @@ class UserService(user_pb2_grpc.UserServiceServicer):
         self, request: user_pb2.GetUserRequest, context: grpc.ServicerContext
     ) -> user_pb2.User:
         rpc.inject_faults(self._faults, context, "GetUser")
-        user_id = request.user_id.strip()
-        if not user_id.isdigit() or int(user_id) == 0:
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"user id {request.user_id!r} is not a positive whole number",
-            )
+        user_id = rpc.positive_id(request.user_id, "user id", context)
         self._prove_identity(context)
         rows = self._database.query(
-            _SELECT_USER, (int(user_id),), operation="SELECT", collection="users"
+            _SELECT_USER, (user_id,), operation="SELECT", collection="users"
         )
         if not rows:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"there is no user {user_id}")
+            context.abort(grpc.StatusCode.NOT_FOUND, f"there is no user {request.user_id.strip()}")
         row = rows[0]
         return user_pb2.User(
             id=str(row["id"]), name=row["name"], email=row["email"], tenant_id=row["tenant_id"]
