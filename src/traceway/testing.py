@@ -201,7 +201,7 @@ class CapturedSpans(Sequence[model.Span]):
         """
         trees: list[Any] = expected if isinstance(expected, list) else [expected]
         want = _sort([c for tree in trees for c in _canonical(tree)], ordered)
-        got = _sort([self._actual(root) for root in self.roots()], ordered)
+        got = _sort(self._actual_trees(), ordered)
         if want != got:
             raise AssertionError(
                 "span tree differs\nexpected:\n"
@@ -212,10 +212,33 @@ class CapturedSpans(Sequence[model.Span]):
 
     def render(self) -> str:
         """The captured spans as an indented tree, for failure messages."""
-        return _render_canonical([self._actual(root) for root in self.roots()]) or "  (none)\n"
+        return _render_canonical(self._actual_trees()) or "  (none)\n"
 
-    def _actual(self, span: model.Span) -> _Canonical:
-        return (span.name, tuple(self._actual(child) for child in self.children_of(span)))
+    def _actual_trees(self) -> list[_Canonical]:
+        """The captured trees of names, roots and children by start time.
+
+        Converts the spans once and indexes children by parent, rather than going
+        through `roots` and `children_of` (which re-read every span) per node.
+        """
+        spans = self._spans
+        ids = {(s.trace_id, s.span_id) for s in spans}
+        children: dict[tuple[str, str], list[model.Span]] = {}
+        roots: list[model.Span] = []
+        for s in spans:
+            parent = (s.trace_id, s.parent_span_id)
+            if parent in ids:
+                children.setdefault(parent, []).append(s)
+            else:
+                roots.append(s)
+
+        def actual(span: model.Span) -> _Canonical:
+            kids = sorted(
+                children.get((span.trace_id, span.span_id), ()),
+                key=lambda s: s.start_time_unix_nano,
+            )
+            return (span.name, tuple(actual(child) for child in kids))
+
+        return [actual(root) for root in sorted(roots, key=lambda s: s.start_time_unix_nano)]
 
 
 def _canonical(tree: SpanTree) -> list[_Canonical]:

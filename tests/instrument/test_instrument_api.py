@@ -27,6 +27,7 @@ INSTRUMENT_API = {
     "instrument_asgi",
     "instrument_httpx",
     "instrument_logging",
+    "record_error",
     "traced",
 }
 

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
+
+from traceway.instrument import record_error
 
 __all__ = ["Database", "Row"]
 
@@ -59,9 +61,7 @@ class Database:
                 with self._lock:
                     rows = self._connection.execute(sql, parameters).fetchall()
             except sqlite3.Error as exc:
-                span.record_exception(exc)
-                span.set_attribute("error.type", f"{type(exc).__module__}.{type(exc).__qualname__}")
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                record_error(span, exc)
                 raise
             span.set_attribute("db.response.returned_rows", len(rows))
             return rows

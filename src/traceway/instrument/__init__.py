@@ -27,7 +27,7 @@ from traceway.instrument._logging import (
     instrument_logging,
 )
 from traceway.instrument._settings import ConfigurationError
-from traceway.instrument._traced import Traced, traced
+from traceway.instrument._traced import Traced, record_error, traced
 
 if TYPE_CHECKING:
     from traceway.instrument._asgi import TracingMiddleware, instrument_asgi
@@ -52,6 +52,7 @@ __all__ = [
     "instrument_asgi",
     "instrument_httpx",
     "instrument_logging",
+    "record_error",
     "traced",
 ]
 

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from traceway.instrument._http import method_and_attributes, split_host_port
-from traceway.instrument._traced import error_type
+from traceway.instrument._traced import record_error
 
 __all__ = ["TracingMiddleware", "instrument_asgi", "route_template"]
 
@@ -83,10 +83,7 @@ class TracingMiddleware:
             try:
                 await self.app(scope, receive, send_with_status)
             except Exception as exc:
-                failure = error_type(exc)
-                span.record_exception(exc)
-                span.set_attribute("error.type", failure)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                failure = record_error(span, exc)
                 raise
             finally:
                 route = route_template(scope, getattr(routes_owner, "routes", ()))

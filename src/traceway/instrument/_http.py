@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 from opentelemetry.util.types import AttributeValue
@@ -13,8 +14,12 @@ _DEFAULT_METHODS = frozenset(
 )
 
 
+@functools.cache
 def known_methods() -> frozenset[str]:
-    """RFC 9110 methods plus PATCH, or ``OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS``."""
+    """RFC 9110 methods plus PATCH, or ``OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS``.
+
+    Read once, on first use (a span per request would otherwise re-parse it).
+    """
     configured = os.environ.get("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", "")
     names = frozenset(m.strip().upper() for m in configured.split(",") if m.strip())
     return names or _DEFAULT_METHODS

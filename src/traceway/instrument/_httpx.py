@@ -23,7 +23,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, Trac
 from opentelemetry.util.types import AttributeValue
 
 from traceway.instrument._http import default_port, method_and_attributes
-from traceway.instrument._traced import error_type
+from traceway.instrument._traced import record_error
 
 __all__ = ["AsyncTracingTransport", "TracingTransport", "instrument_httpx"]
 
@@ -131,9 +131,7 @@ def _client_span(tracer: Tracer, request: httpx.Request) -> Iterator[Span]:
         try:
             yield span
         except Exception as exc:
-            span.record_exception(exc)
-            span.set_attribute("error.type", error_type(exc))
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            record_error(span, exc)
             raise
 
 

@@ -23,7 +23,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-__all__ = ["Traced", "error_type", "traced"]
+__all__ = ["Traced", "error_type", "record_error", "traced"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -40,6 +40,18 @@ def error_type(exc: BaseException) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def record_error(span: Span, exc: BaseException) -> str:
+    """Record ``exc`` on ``span``: an ``exception`` event, ``error.type`` and status ERROR.
+
+    Returns the ``error.type`` it set.
+    """
+    failure = error_type(exc)
+    span.record_exception(exc)
+    span.set_attribute("error.type", failure)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    return failure
+
+
 @contextmanager
 def _span(name: str, attributes: dict[str, AttributeValue]) -> Iterator[Span]:
     tracer = trace.get_tracer(_TRACER_NAME)
@@ -49,9 +61,7 @@ def _span(name: str, attributes: dict[str, AttributeValue]) -> Iterator[Span]:
         try:
             yield span
         except Exception as exc:
-            span.record_exception(exc)
-            span.set_attribute("error.type", error_type(exc))
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            record_error(span, exc)
             raise
 
 

@@ -77,7 +77,7 @@ class _AioClientTracing:
             elif isinstance(exc, grpc.aio.AioRpcError):
                 active.end(code_value(exc.code()), exc.details())
             else:
-                active.end(UNKNOWN, f"{type(exc).__name__}: {exc}", exc)
+                active.fail(exc, UNKNOWN)
             raise
         finally:
             otel_context.detach(token)
@@ -197,5 +197,5 @@ async def _end_later(active: ActiveRpc, call: Any, unary_response: bool) -> None
             active.on_response(await call)
         active.end(OK)
     except BaseException as exc:
-        active.end(UNKNOWN, f"{type(exc).__name__}: {exc}", exc)
+        active.fail(exc, UNKNOWN)
         raise

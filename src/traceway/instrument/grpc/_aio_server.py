@@ -123,7 +123,7 @@ def _trace_coroutine(
             raise
         finally:
             otel_context.detach(token)
-        if not response_streaming and active.wants_response:
+        if not response_streaming:
             active.on_response(result)
         _end_returned(active, context)
         return result
@@ -185,4 +185,4 @@ def _end_failed(active: ActiveRpc, context: _TracedServicerContext, exc: BaseExc
     else:
         # grpc.aio answers an exception with the code set on the context, else UNKNOWN.
         code = code_value(context.code())
-        active.end(code if code != OK else UNKNOWN, f"{type(exc).__name__}: {exc}", exc)
+        active.fail(exc, code if code != OK else UNKNOWN)

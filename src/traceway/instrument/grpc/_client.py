@@ -103,7 +103,7 @@ class TracingClientInterceptor(_UnaryUnary, _UnaryStream, _StreamUnary, _StreamS
             call = continuation(outgoing, argument)
         except BaseException as exc:
             code = code_value(exc.code()) if isinstance(exc, grpc.Call) else UNKNOWN
-            active.end(code, f"{type(exc).__name__}: {exc}", exc)
+            active.fail(exc, code)
             raise
         finally:
             otel_context.detach(token)
@@ -171,6 +171,6 @@ def _follow(active: ActiveRpc, responses: Iterator[Any]) -> Iterator[Any]:
         if isinstance(exc, grpc.Call):
             active.end(code_value(exc.code()), exc.details())
         else:
-            active.end(UNKNOWN, f"{type(exc).__name__}: {exc}", exc)
+            active.fail(exc, UNKNOWN)
         raise
     active.end(OK)

@@ -148,8 +148,7 @@ def trace_sync_behavior(
             otel_context.detach(token)
         if response_streaming:
             return _respond(active, context, result, span_context)
-        if active.wants_response:
-            active.on_response(result)
+        active.on_response(result)
         end_returned(active, context)
         return result
 
@@ -248,4 +247,4 @@ def end_failed(active: ActiveRpc, context: Any, exc: BaseException) -> None:
             # Raised by grpc itself because the client went away (e.g. reading requests).
             active.end(gone)
             return
-    active.end(UNKNOWN if code is None else code, f"{type(exc).__name__}: {exc}", exc)
+    active.fail(exc, UNKNOWN if code is None else code)

@@ -178,6 +178,10 @@ class ActiveRpc:
         """Remember the remote address of a server call (`context.peer()`) for the span."""
         self._peer = peer
 
+    def fail(self, exc: BaseException, code: int) -> None:
+        """End the span with ``code`` because ``exc`` was raised, recording the exception."""
+        self.end(code, f"{type(exc).__name__}: {exc}", exc)
+
     def end(
         self, code: int, description: str | None = None, exception: BaseException | None = None
     ) -> None:
