@@ -7,10 +7,21 @@ while reading, so an oversized upload or a gzip bomb is refused after at most
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import AsyncIterator
 
-__all__ = ["BodyError", "BodyTooLargeError", "UnsupportedEncodingError", "read_body"]
+from starlette.requests import Request
+
+__all__ = [
+    "BodyError",
+    "BodyTooLargeError",
+    "UnsupportedEncodingError",
+    "media_type",
+    "read_body",
+    "read_request_body",
+    "retry_after_header",
+]
 
 _GZIP_WINDOW = 16 + zlib.MAX_WBITS  # gzip header and trailer, as zlib spells it
 _CHUNK = 1 << 16
@@ -31,6 +42,25 @@ class UnsupportedEncodingError(BodyError):
         super().__init__(
             f"Content-Encoding {encoding!r} is not supported; send gzip or an uncompressed body"
         )
+
+
+def media_type(request: Request) -> str:
+    """The request's Content-Type without parameters, lower case ('' when absent)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_request_body(request: Request, limit: int) -> bytes:
+    """The request's decompressed body; a declared Content-Length over ``limit`` is
+    refused before a byte is read, since the limit holds for the body as sent too."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError(limit)
+    return await read_body(request.stream(), request.headers.get("content-encoding", ""), limit)
+
+
+def retry_after_header(retry_after_s: float) -> dict[str, str]:
+    """``Retry-After`` in whole seconds, at least 1, as HTTP wants it."""
+    return {"Retry-After": str(max(1, math.ceil(retry_after_s)))}
 
 
 async def read_body(stream: AsyncIterator[bytes], content_encoding: str, limit: int) -> bytes:

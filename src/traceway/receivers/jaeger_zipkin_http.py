@@ -15,7 +15,6 @@ is 400.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.applications import Starlette
@@ -25,7 +24,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from traceway.pipeline.api import RejectedSpansError, RetryLaterError, SpanConsumer
-from traceway.receivers.http_body import BodyError, BodyTooLargeError, read_body
+from traceway.receivers.http_body import (
+    BodyError,
+    BodyTooLargeError,
+    media_type,
+    read_request_body,
+    retry_after_header,
+)
 from traceway.receivers.jaeger_decode import spans_from_batch
 from traceway.receivers.jaeger_thrift import JaegerDecodeError, decode_batch
 from traceway.receivers.otlp_decode import DecodedSpans
@@ -55,19 +60,14 @@ def _upload_endpoint(
     accepted = " or ".join(sorted(key for key in decoders if key))
 
     async def upload(request: Request) -> Response:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        content_type = media_type(request)
         decode = decoders.get(content_type)
         if decode is None:
             return PlainTextResponse(
                 f"unsupported Content-Type {content_type or '(none)'!r}; send {accepted}", 415
             )
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_request_bytes:
-            return PlainTextResponse(str(BodyTooLargeError(max_request_bytes)), 413)
         try:
-            body = await read_body(
-                request.stream(), request.headers.get("content-encoding", ""), max_request_bytes
-            )
+            body = await read_request_body(request, max_request_bytes)
             # CPU work on a worker thread keeps the event loop (and the API) responsive.
             decoded = await run_in_threadpool(decode, body)
         except BodyTooLargeError as exc:
@@ -79,8 +79,7 @@ def _upload_endpoint(
         try:
             await consumer.consume(decoded.spans)
         except RetryLaterError as exc:
-            retry_after = str(max(1, math.ceil(exc.retry_after_s)))
-            return PlainTextResponse(str(exc), 503, headers={"Retry-After": retry_after})
+            return PlainTextResponse(str(exc), 503, headers=retry_after_header(exc.retry_after_s))
         except RejectedSpansError as exc:
             return PlainTextResponse(str(exc), 400)
         return PlainTextResponse(decoded.error_message, 202)

@@ -8,7 +8,6 @@ were rejected), a ``google.rpc.Status`` on failure.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 
 from google.protobuf import json_format
@@ -21,7 +20,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from traceway.pipeline.api import RejectedSpansError, RetryLaterError, SpanConsumer
-from traceway.receivers.http_body import BodyError, BodyTooLargeError, read_body
+from traceway.receivers.http_body import (
+    BodyError,
+    BodyTooLargeError,
+    media_type,
+    read_request_body,
+    retry_after_header,
+)
 from traceway.receivers.otlp_decode import (
     DecodedSpans,
     OtlpDecodeError,
@@ -67,7 +72,7 @@ def create_otlp_http_app(consumer: SpanConsumer, *, max_request_bytes: int) -> S
     """The ASGI app of the OTLP/HTTP receiver."""
 
     async def export_traces(request: Request) -> Response:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        content_type = media_type(request)
         decode = _DECODERS.get(content_type)
         if decode is None:
             return _failure(
@@ -76,19 +81,8 @@ def create_otlp_http_app(consumer: SpanConsumer, *, max_request_bytes: int) -> S
                 f"unsupported Content-Type {content_type or '(none)'!r}; send {PROTOBUF} or {JSON}",
                 JSON,
             )
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_request_bytes:
-            # Refused before reading a byte: the limit holds for the body as sent too.
-            return _failure(
-                413,
-                code_pb2.RESOURCE_EXHAUSTED,
-                str(BodyTooLargeError(max_request_bytes)),
-                content_type,
-            )
         try:
-            body = await read_body(
-                request.stream(), request.headers.get("content-encoding", ""), max_request_bytes
-            )
+            body = await read_request_body(request, max_request_bytes)
             # CPU work on a worker thread keeps the event loop (and the API) responsive.
             decoded = await run_in_threadpool(decode, body)
         except BodyTooLargeError as exc:
@@ -98,13 +92,12 @@ def create_otlp_http_app(consumer: SpanConsumer, *, max_request_bytes: int) -> S
         try:
             await consumer.consume(decoded.spans)
         except RetryLaterError as exc:
-            retry_after = str(max(1, math.ceil(exc.retry_after_s)))
             return _failure(
                 503,
                 code_pb2.UNAVAILABLE,
                 str(exc),
                 content_type,
-                headers={"Retry-After": retry_after},
+                headers=retry_after_header(exc.retry_after_s),
             )
         except RejectedSpansError as exc:
             return _failure(400, code_pb2.INVALID_ARGUMENT, str(exc), content_type)
