@@ -20,7 +20,7 @@ from traceway.storage.api import (
     StorageError,
     TraceQuery,
 )
-from traceway.storage.duckdb import deletion, reader
+from traceway.storage.duckdb import aggregates, deletion, reader
 from traceway.storage.duckdb.rows import ReferenceRows
 from traceway.storage.duckdb.schema import ensure_schema
 from traceway.storage.duckdb.windows import TimeRange
@@ -204,10 +204,10 @@ class DuckDBStore:
     def get_dependencies(self, start_time_ns: int, end_time_ns: int) -> list[DependencyLink]:
         return self._read(
             "dependencies",
-            lambda cur: reader.get_dependencies(cur, start_time_ns, end_time_ns),
+            lambda cur: aggregates.get_dependencies(cur, start_time_ns, end_time_ns),
         )
 
     def get_operation_stats(self, query: StatsQuery) -> list[OperationStats]:
         return self._read(
-            "operation statistics", lambda cur: reader.get_operation_stats(cur, query)
+            "operation statistics", lambda cur: aggregates.get_operation_stats(cur, query)
         )
