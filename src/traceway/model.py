@@ -163,10 +163,17 @@ class Span:
 
 @dataclass(frozen=True, slots=True)
 class Trace:
-    """All stored spans of one trace id, ordered by start time."""
+    """The stored spans of one trace id, ordered by start time then span id: all of them,
+    or the earliest when a read had a span limit (``omitted_span_count`` more are stored)."""
 
     trace_id: str
     spans: tuple[Span, ...]
+    omitted_span_count: int = 0
+
+    @property
+    def total_span_count(self) -> int:
+        """How many spans the trace has in storage, read or not."""
+        return len(self.spans) + self.omitted_span_count
 
     @property
     def start_time_unix_nano(self) -> int:

@@ -28,6 +28,7 @@ from traceway.pipeline.processing import SpanProcessor, chain
 from traceway.pipeline.redaction import RedactionRules, Redactor
 from traceway.pipeline.retention import RetentionPolicy, RetentionTask
 from traceway.query.service import QueryService
+from traceway.query.span_limit import DEFAULT_MAX_TRACE_SPANS
 from traceway.receivers.jaeger_agent import JaegerAgentReceiver
 from traceway.receivers.jaeger_thrift import AgentProtocol
 from traceway.receivers.jaeger_zipkin_http import create_jaeger_http_app, create_zipkin_http_app
@@ -59,6 +60,7 @@ class ServeConfig:
     zipkin_port: int | None = 9411
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_queue_spans: int = DEFAULT_MAX_QUEUE_SPANS
+    max_trace_spans: int = DEFAULT_MAX_TRACE_SPANS
     ingest_token: str | None = None
     ui_token: str | None = None
     tls_cert: Path | None = None
@@ -174,9 +176,9 @@ class TracewayServer:
         ingest = chain(processors, pipeline)
 
         ingest_token, ui_token = config.ingest_token, config.ui_token
+        query = QueryService(store, max_trace_spans=config.max_trace_spans)
         api_port = await self._start_http(
-            _guarded(create_api_app(QueryService(store)), ui_token, "traceway UI and API"),
-            config.port,
+            _guarded(create_api_app(query), ui_token, "traceway UI and API"), config.port
         )
         otlp_http_port = await self._start_http(
             _guarded(

@@ -17,6 +17,10 @@ the derived tags ``span.kind`` (``server``, ``client``, ...), ``error`` (``true`
 error spans) and ``otel.status_code`` (``OK``/``ERROR``). Traces come back newest
 first (by the matching span's start), at most ``limit`` (capped at 1500) of them.
 
+Every trace, by id or found, holds at most the span limit (``--max-trace-spans``):
+the earliest spans by start time. A trace that has more carries a ``warnings`` entry
+saying how many it has and how many are shown.
+
 Handlers only translate: parameters to queries (``jaeger_params``), the model to
 JSON (``jaeger_json``); the ``QueryService`` does the rest, in a worker thread.
 """

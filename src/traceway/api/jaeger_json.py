@@ -8,7 +8,8 @@ error spans), ``otel.status_description``, ``w3c.tracestate`` and the
 The parent is the first reference (``CHILD_OF``, kept even when the parent span is
 missing from the trace), links follow as ``FOLLOWS_FROM``. Events become logs whose
 ``event`` field holds the event name, unless an attribute named ``event`` exists.
-Each distinct resource becomes one process (``p1``, ``p2``, ... in span order).
+Each distinct resource becomes one process (``p1``, ``p2``, ... in span order). A trace
+cut by the span limit says so in its ``warnings`` (``query.span_limit.cut_notice``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, TypeAlias, TypedDict
 
 from traceway.model import AttributeValue, Event, Resource, Span, SpanKind, StatusCode, Trace
+from traceway.query.span_limit import cut_notice
 from traceway.storage.api import DependencyLink, Operation
 from traceway.storage.search_text import SPAN_KIND_TAG, STATUS_CODE_TAG
 
@@ -243,7 +245,13 @@ def trace_to_json(trace: Trace) -> JaegerTrace:
             process_id = process_ids[key] = f"p{len(process_ids) + 1}"
             processes[process_id] = _process(span.resource)
         spans.append(_span(span, process_id))
-    return {"traceID": trace.trace_id, "spans": spans, "processes": processes, "warnings": None}
+    notice = cut_notice(len(trace.spans), trace.total_span_count)
+    return {
+        "traceID": trace.trace_id,
+        "spans": spans,
+        "processes": processes,
+        "warnings": None if notice is None else [notice],
+    }
 
 
 def traces_to_json(traces: Sequence[Trace]) -> list[JaegerTrace]:

@@ -30,6 +30,7 @@ from traceway.pipeline.redaction import (
 )
 from traceway.pipeline.retention import RetentionPolicy
 from traceway.pipeline.value_patterns import custom_pattern
+from traceway.query.span_limit import DEFAULT_MAX_TRACE_SPANS
 from traceway.server import (
     DEFAULT_MAX_REQUEST_BYTES,
     BoundAddresses,
@@ -124,6 +125,15 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         default=DEFAULT_MAX_QUEUE_SPANS,
         help="spans waiting to be stored before exports get 'retry later' "
         f"({DEFAULT_MAX_QUEUE_SPANS:,})",
+    )
+    serve.add_argument(
+        "--max-trace-spans",
+        type=options.count,
+        default=os.environ.get("TRACEWAY_MAX_TRACE_SPANS") or str(DEFAULT_MAX_TRACE_SPANS),
+        metavar="N",
+        help="spans of one trace the UI and API read, the earliest by start time; a trace "
+        "with more says so (or $TRACEWAY_MAX_TRACE_SPANS) "
+        f"({DEFAULT_MAX_TRACE_SPANS:,})",
     )
     serve.add_argument(
         "--retention",
@@ -318,6 +328,7 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
         zipkin_port=None if args.no_zipkin else args.zipkin_port,
         max_request_bytes=args.max_request_size,
         max_queue_spans=args.max_queue_spans,
+        max_trace_spans=args.max_trace_spans,
         ingest_token=os.environ.get("TRACEWAY_INGEST_TOKEN") or None,
         ui_token=os.environ.get("TRACEWAY_UI_TOKEN") or None,
         tls_cert=args.tls_cert,
@@ -403,6 +414,7 @@ def _banner(config: ServeConfig, bound: BoundAddresses) -> str:
             f"  OTLP/HTTP   {bound.url(bound.otlp_http_port)}/v1/traces",
             *_legacy_lines(bound),
             f"  API         {bound.url(bound.port)}/api/services (Jaeger-compatible)",
+            f"  traces      up to {config.max_trace_spans:,} spans each in the UI and API",
             f"  limits      {_limits_text(config.limits)} per span",
             f"  redaction   {_redaction_text(config.redaction)}",
             "",

@@ -1,9 +1,10 @@
 """The query service: the logic between the HTTP API (or UI) and a ``TraceReader``.
 
 Handlers translate parameters and JSON; everything with a meaning for traces lives
-here: trace-id normalisation, query validation, the search-limit cap and the
-dependency time window. The service is synchronous; async callers run it in a
-thread pool (readers may be called from many threads at once).
+here: trace-id normalisation, query validation, the search-limit cap, the span limit
+of every trace read (``query.span_limit``) and the dependency time window. The
+service is synchronous; async callers run it in a thread pool (readers may be called
+from many threads at once).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 
 from traceway.model import Trace
 from traceway.query.service_map import ServiceMap, build_service_map
+from traceway.query.span_limit import DEFAULT_MAX_TRACE_SPANS
 from traceway.query.stats import ServiceStats, summarize_stats
 from traceway.query.summaries import TraceOrder, TraceSummary, sort_summaries, summarize
 from traceway.storage.api import (
@@ -87,10 +89,17 @@ def _validated(query: TraceQuery) -> TraceQuery:
 
 
 class QueryService:
-    """Reads traces for the API and the UI; raises ``InvalidQueryError`` for bad queries."""
+    """Reads traces for the API and the UI; raises ``InvalidQueryError`` for bad queries.
 
-    def __init__(self, reader: TraceReader) -> None:
+    Every trace it returns holds at most ``max_trace_spans`` spans, the earliest by
+    start time; ``Trace.omitted_span_count`` says how many more are stored.
+    """
+
+    def __init__(self, reader: TraceReader, max_trace_spans: int = DEFAULT_MAX_TRACE_SPANS) -> None:
+        if max_trace_spans < 1:
+            raise ValueError(f"max_trace_spans must be at least 1, got {max_trace_spans}")
         self._reader = reader
+        self._max_trace_spans = max_trace_spans
 
     def get_services(self) -> list[str]:
         """Every service name that has spans, sorted."""
@@ -112,18 +121,18 @@ class QueryService:
 
         The limit is capped at ``MAX_SEARCH_LIMIT``.
         """
-        return self._reader.find_traces(_validated(query))
+        return self._reader.find_traces(_validated(query), max_spans=self._max_trace_spans)
 
     def get_trace(self, trace_id: str) -> Trace | None:
         """The trace with this id (short or upper-case hex accepted), or None."""
-        return self._reader.get_trace(normalize_trace_id(trace_id))
+        return self._reader.get_trace(normalize_trace_id(trace_id), max_spans=self._max_trace_spans)
 
     def get_traces(self, trace_ids: Sequence[str]) -> tuple[list[Trace], list[str]]:
         """The traces found, in the order asked, and the normalised ids not found."""
         found: list[Trace] = []
         missing: list[str] = []
         for trace_id in dict.fromkeys(normalize_trace_id(raw) for raw in trace_ids):
-            trace = self._reader.get_trace(trace_id)
+            trace = self._reader.get_trace(trace_id, max_spans=self._max_trace_spans)
             if trace is None:
                 missing.append(trace_id)
             else:
@@ -143,7 +152,8 @@ class QueryService:
     def find_trace_summaries(
         self, query: TraceQuery, order: TraceOrder = TraceOrder.NEWEST
     ) -> list[TraceSummary]:
-        """Summaries of the traces ``find_traces`` finds, sorted by ``order``."""
+        """Summaries of the traces ``find_traces`` finds, sorted by ``order`` (see
+        ``TraceSummary`` for what a summary of a cut trace counts)."""
         return sort_summaries([summarize(t) for t in self.find_traces(query) if t.spans], order)
 
     def get_service_map(self, end_ns: int, lookback_ns: int) -> ServiceMap:

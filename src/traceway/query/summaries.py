@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from traceway.model import Trace
+from traceway.query.span_limit import cut_notice
 from traceway.query.span_tree import SpanTree
 
 __all__ = ["ServiceSpanCount", "TraceOrder", "TraceSummary", "sort_summaries", "summarize"]
@@ -22,7 +23,11 @@ class ServiceSpanCount:
 
 @dataclass(frozen=True, slots=True)
 class TraceSummary:
-    """One trace at a glance; the root is the earliest root span (see ``SpanTree``)."""
+    """One trace at a glance; the root is the earliest root span (see ``SpanTree``).
+
+    Of a trace cut by the span limit, ``span_count`` is every stored span; the other
+    figures (errors, services, depth, duration) describe the spans read, the earliest.
+    """
 
     trace_id: str
     root_service: str
@@ -36,6 +41,13 @@ class TraceSummary:
     depth: int
     services: tuple[ServiceSpanCount, ...]
     """Services by span count, most first, then by name."""
+    omitted_span_count: int = 0
+    """Spans stored but not read, beyond the span limit."""
+
+    @property
+    def cut_notice(self) -> str | None:
+        """What to tell the reader of a trace cut by the span limit; None when whole."""
+        return cut_notice(self.span_count - self.omitted_span_count, self.span_count)
 
 
 def summarize(trace: Trace, tree: SpanTree | None = None) -> TraceSummary:
@@ -57,10 +69,11 @@ def summarize(trace: Trace, tree: SpanTree | None = None) -> TraceSummary:
         root_missing=not any(span.is_root for span in trace.spans),
         start_ns=trace.start_time_unix_nano,
         duration_ns=trace.duration_ns,
-        span_count=len(trace.spans),
+        span_count=trace.total_span_count,
         error_count=sum(errors.values()),
         depth=tree.depth(),
         services=services,
+        omitted_span_count=trace.omitted_span_count,
     )
 
 

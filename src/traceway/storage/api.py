@@ -25,6 +25,11 @@ The contracts (every backend passes the shared suite in ``tests/storage/``):
   spans) and ``otel.status_code`` (``OK``/``ERROR``). Traces come back newest first
   by the start of their newest matching span, equal starts in trace id order, at most
   ``limit`` (none when ``limit`` < 1).
+* Span limit: ``get_trace`` and ``find_traces`` take ``max_spans`` (None: no limit,
+  else at least 1). A trace with more spans comes back with the earliest ``max_spans``
+  by (start time, span id) and ``Trace.omitted_span_count`` set to how many more are
+  stored; duplicates of a span id count once, as the first stored. The spans beyond
+  the limit are not brought into Python (a backend reads them as little as it can).
 """
 
 from __future__ import annotations
@@ -155,15 +160,17 @@ class TraceReader(Protocol):
     def get_operations(self, query: OperationQuery) -> list[Operation]:
         """Distinct (span name, kind) pairs of the service, sorted by name then kind."""
 
-    def get_trace(self, trace_id: str) -> Trace | None:
-        """Every span of the trace ordered by start time then span id, or None if none
-        is stored (also for an id that is not 32 lowercase hex digits)."""
+    def get_trace(self, trace_id: str, max_spans: int | None = None) -> Trace | None:
+        """Every span of the trace (the first ``max_spans``) ordered by start time then
+        span id, or None if none is stored (also for an id that is not 32 lowercase hex
+        digits); ``ValueError`` when ``max_spans`` is below 1."""
 
     def find_trace_ids(self, query: TraceQuery) -> list[str]:
         """Ids of matching traces, newest first, at most ``query.limit``."""
 
-    def find_traces(self, query: TraceQuery) -> list[Trace]:
-        """The matching traces with all their spans, in ``find_trace_ids`` order."""
+    def find_traces(self, query: TraceQuery, max_spans: int | None = None) -> list[Trace]:
+        """The matching traces with all their spans (the first ``max_spans`` of each), in
+        ``find_trace_ids`` order; ``ValueError`` when ``max_spans`` is below 1."""
 
     def get_dependencies(self, start_time_ns: int, end_time_ns: int) -> list[DependencyLink]:
         """Service-to-service calls among spans that start inside the window (both

@@ -4,7 +4,8 @@ Times are nanosecond offsets from the trace's start (JavaScript numbers are exac
 2**53, about 104 days); the start itself is decimal text for ``BigInt``. Attribute
 values keep their type: each is ``[key, type, value]`` with type ``string``, ``bool``,
 ``int``, ``double``, ``bytes`` (base64), ``array``, ``map`` or ``null``; ints beyond
-2**53 and non-finite doubles travel as text so that no digit is lost.
+2**53 and non-finite doubles travel as text so that no digit is lost. ``omittedSpans``
+counts the spans of a trace cut by the span limit that are not in ``spans``.
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ def trace_view(
         "traceId": trace.trace_id,
         "startNs": str(start),
         "durationNs": trace.duration_ns,
+        "omittedSpans": trace.omitted_span_count,
         "services": [
             {
                 "name": s.service_name,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
 import duckdb
 
 from traceway.model import Span, SpanKind, Trace, is_valid_trace_id
@@ -63,14 +67,99 @@ def _in_list(count: int) -> str:
     return ", ".join("CAST(? AS UHUGEINT)" for _ in range(count))
 
 
-def _traces(
-    cur: duckdb.DuckDBPyConnection, trace_ids: list[str], references: ReferenceRows
-) -> list[Trace]:
-    """The stored traces of ``trace_ids``, in that order (ids that are stored only).
+def _spans_near(bounds: list[tuple[int, int, int]], columns: str) -> tuple[str, list[object]]:
+    """A query of ``columns`` (and ``row_id``) of the spans of the traces in ``bounds``.
 
-    First ``traces`` says when each trace's spans start; then the spans are read
-    with those start times as a filter, which lets DuckDB skip the row groups of
-    other times (one query per group of traces close in time).
+    The traces' start times filter the spans, which lets DuckDB skip the row groups
+    of other times (one ``SELECT`` per group of traces close in time).
+    """
+    selects, params = [], []
+    for low, high, group in _time_groups(bounds):
+        selects.append(
+            f"SELECT s.rowid AS row_id, {columns} FROM spans s "  # noqa: S608
+            f"WHERE s.start_time_ns BETWEEN ? AND ? AND s.trace_id IN ({_in_list(len(group))})"
+        )
+        params += [low, high, *(f"0x{trace_id:032x}" for trace_id in group)]
+    return " UNION ALL ".join(selects), params
+
+
+# Rows of traces that have at most ? rows: the common case, read in one pass. A trace
+# with more rows (duplicates of a span id included) is left out. Python sorts the rows
+# by row_id, which is cheaper than an ORDER BY here.
+_WHOLE_TRACES = """
+SELECT found.*
+FROM ({spans}) found
+QUALIFY count(*) OVER (PARTITION BY trace_id) <= ?
+"""
+# The same for one trace, without the window: more than ? rows means it has too many.
+_WHOLE_TRACE = "SELECT * FROM ({spans}) found LIMIT ?"
+
+# The first ? spans of each trace by (start, span id), each span id once as first
+# stored, and how many distinct spans the trace has. Ranked on the narrow columns,
+# so that only the kept rows' wide columns are carried past the join.
+_FIRST_SPANS = """
+WITH ranked AS (
+    SELECT row_id, trace_id, span_id, start_time_ns FROM ({ids}) found
+    QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY row_id) = 1
+), kept AS (
+    SELECT row_id, count(*) OVER (PARTITION BY trace_id) AS span_count FROM ranked
+    QUALIFY row_number() OVER (PARTITION BY trace_id ORDER BY start_time_ns, span_id) <= ?
+)
+SELECT kept.span_count, found.*
+FROM ({spans}) found JOIN kept ON found.row_id = kept.row_id
+"""
+
+_ID_COLUMNS = "s.trace_id, s.span_id, s.start_time_ns"
+
+
+def _span_limit(max_spans: int | None) -> int:
+    """``max_spans`` as a SQL parameter (no limit is more rows than a table can hold)."""
+    if max_spans is None:
+        return 2**62
+    if max_spans < 1:
+        raise ValueError(f"max_spans must be at least 1, got {max_spans}")
+    return max_spans
+
+
+def _whole_rows(
+    cur: duckdb.DuckDBPyConnection, bounds: list[tuple[int, int, int]], limit: int
+) -> list[tuple[Any, ...]]:
+    """Rows (``row_id`` and ``SPAN_COLUMNS``) of the traces in ``bounds`` that have at
+    most ``limit`` rows, in storage order."""
+    spans_sql, params = _spans_near(bounds, SPAN_COLUMNS)
+    if len(bounds) == 1:
+        rows = cur.execute(_WHOLE_TRACE.format(spans=spans_sql), [*params, limit + 1]).fetchall()
+        if len(rows) > limit:
+            return []
+    else:
+        rows = cur.execute(_WHOLE_TRACES.format(spans=spans_sql), [*params, limit]).fetchall()
+    rows.sort(key=itemgetter(0))
+    return rows
+
+
+def _first_rows(
+    cur: duckdb.DuckDBPyConnection, bounds: list[tuple[int, int, int]], limit: int
+) -> list[tuple[Any, ...]]:
+    """Rows (span count, ``row_id`` and ``SPAN_COLUMNS``) of the first ``limit`` spans of
+    each trace in ``bounds``, each span id once."""
+    ids_sql, id_params = _spans_near(bounds, _ID_COLUMNS)
+    spans_sql, params = _spans_near(bounds, SPAN_COLUMNS)
+    sql = _FIRST_SPANS.format(ids=ids_sql, spans=spans_sql)
+    return cur.execute(sql, [*id_params, limit, *params]).fetchall()
+
+
+def _traces(
+    cur: duckdb.DuckDBPyConnection,
+    trace_ids: list[str],
+    references: ReferenceRows,
+    limit: int,
+) -> list[Trace]:
+    """The stored traces of ``trace_ids``, in that order (ids that are stored only), each
+    cut to its first ``limit`` spans.
+
+    First ``traces`` says when each trace's spans start. Traces within the limit are
+    then read whole in one query; the others, if any, by a second query that ranks
+    their spans in DuckDB and brings only the first ``limit`` of each to Python.
     """
     if not trace_ids:
         return []
@@ -81,27 +170,28 @@ def _traces(
     ).fetchall()
     if not bounds:
         return []
-    selects, params = [], []
-    for low, high, group in _time_groups(bounds):
-        selects.append(
-            f"SELECT s.rowid AS row_number, {SPAN_COLUMNS} FROM spans s "  # noqa: S608
-            f"WHERE s.start_time_ns BETWEEN ? AND ? AND s.trace_id IN ({_in_list(len(group))})"
-        )
-        params += [low, high, *(f"0x{trace_id:032x}" for trace_id in group)]
-    rows = cur.execute(" UNION ALL ".join(selects) + " ORDER BY row_number", params).fetchall()
-    if not rows:
-        return []
-    decoder = references.decoder(cur, (row[1:] for row in rows))
-    # In storage order, so that a span id stored twice (see writer) shows the first.
+    whole = _whole_rows(cur, bounds, limit)
+    read_whole = {row[1] for row in whole}
+    over = [bound for bound in bounds if bound[2] not in read_whole]
+    first = _first_rows(cur, over, limit) if over else []
+    decoder = references.decoder(cur, chain((row[1:] for row in whole), (row[2:] for row in first)))
     spans: dict[str, dict[str, Span]] = {}
-    for row in rows:
+    # In storage order, so that a span id stored twice (see writer) shows the first.
+    for row in whole:
         span = decoder.span(row[1:])
         spans.setdefault(span.trace_id, {}).setdefault(span.span_id, span)
-    return [
-        Trace(trace_id, tuple(sorted(spans[trace_id].values(), key=_span_order)))
-        for trace_id in trace_ids
-        if trace_id in spans
-    ]
+    span_counts: dict[str, int] = {}
+    for row in first:
+        span = decoder.span(row[2:])
+        spans.setdefault(span.trace_id, {})[span.span_id] = span
+        span_counts[span.trace_id] = row[0]
+    traces = []
+    for trace_id in trace_ids:
+        if trace_id in spans:
+            kept = spans[trace_id]
+            omitted = span_counts.get(trace_id, len(kept)) - len(kept)
+            traces.append(Trace(trace_id, tuple(sorted(kept.values(), key=_span_order)), omitted))
+    return traces
 
 
 def _span_order(span: Span) -> tuple[int, str]:
@@ -109,11 +199,15 @@ def _span_order(span: Span) -> tuple[int, str]:
 
 
 def get_trace(
-    cur: duckdb.DuckDBPyConnection, trace_id: str, references: ReferenceRows
+    cur: duckdb.DuckDBPyConnection,
+    trace_id: str,
+    references: ReferenceRows,
+    max_spans: int | None = None,
 ) -> Trace | None:
+    limit = _span_limit(max_spans)
     if not is_valid_trace_id(trace_id):
         return None  # nothing with such an id can have been stored
-    found = _traces(cur, [trace_id], references)
+    found = _traces(cur, [trace_id], references, limit)
     return found[0] if found else None
 
 
@@ -176,5 +270,7 @@ def find_traces(
     query: TraceQuery,
     stored: TimeRange | None,
     references: ReferenceRows,
+    max_spans: int | None = None,
 ) -> list[Trace]:
-    return _traces(cur, find_trace_ids(cur, query, stored), references)
+    limit = _span_limit(max_spans)
+    return _traces(cur, find_trace_ids(cur, query, stored), references, limit)

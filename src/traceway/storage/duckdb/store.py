@@ -186,19 +186,21 @@ class DuckDBStore:
     def get_operations(self, query: OperationQuery) -> list[Operation]:
         return self._read("operations", lambda cur: reader.get_operations(cur, query))
 
-    def get_trace(self, trace_id: str) -> Trace | None:
+    def get_trace(self, trace_id: str, max_spans: int | None = None) -> Trace | None:
         return self._read(
-            f"trace {trace_id}", lambda cur: reader.get_trace(cur, trace_id, self._references)
+            f"trace {trace_id}",
+            lambda cur: reader.get_trace(cur, trace_id, self._references, max_spans),
         )
 
     def find_trace_ids(self, query: TraceQuery) -> list[str]:
         stored = self._stored
         return self._read("trace ids", lambda cur: reader.find_trace_ids(cur, query, stored))
 
-    def find_traces(self, query: TraceQuery) -> list[Trace]:
+    def find_traces(self, query: TraceQuery, max_spans: int | None = None) -> list[Trace]:
         stored = self._stored
         return self._read(
-            "traces", lambda cur: reader.find_traces(cur, query, stored, self._references)
+            "traces",
+            lambda cur: reader.find_traces(cur, query, stored, self._references, max_spans),
         )
 
     def get_dependencies(self, start_time_ns: int, end_time_ns: int) -> list[DependencyLink]:

@@ -32,6 +32,11 @@ def _span_order(span: Span) -> tuple[int, str]:
     return span.start_time_unix_nano, span.span_id
 
 
+def _check_span_limit(max_spans: int | None) -> None:
+    if max_spans is not None and max_spans < 1:
+        raise ValueError(f"max_spans must be at least 1, got {max_spans}")
+
+
 class MemoryStore:
     """Spans in a dict, searched by looking at every one; for tests and as the reference.
 
@@ -103,12 +108,14 @@ class MemoryStore:
         }
         return [Operation(name, kind) for name, kind in sorted(pairs)]
 
-    def get_trace(self, trace_id: str) -> Trace | None:
+    def get_trace(self, trace_id: str, max_spans: int | None = None) -> Trace | None:
+        _check_span_limit(max_spans)
         spans = [span for span in self._snapshot() if span.trace_id == trace_id]
         if not spans:
             return None
         spans.sort(key=_span_order)
-        return Trace(trace_id, tuple(copy_span(span) for span in spans))
+        kept = spans if max_spans is None else spans[:max_spans]
+        return Trace(trace_id, tuple(copy_span(span) for span in kept), len(spans) - len(kept))
 
     def find_trace_ids(self, query: TraceQuery) -> list[str]:
         newest_match: dict[str, int] = {}
@@ -120,8 +127,9 @@ class MemoryStore:
         ordered = sorted(newest_match, key=lambda trace_id: (-newest_match[trace_id], trace_id))
         return ordered[: max(query.limit, 0)]
 
-    def find_traces(self, query: TraceQuery) -> list[Trace]:
-        traces = (self.get_trace(trace_id) for trace_id in self.find_trace_ids(query))
+    def find_traces(self, query: TraceQuery, max_spans: int | None = None) -> list[Trace]:
+        _check_span_limit(max_spans)
+        traces = (self.get_trace(trace_id, max_spans) for trace_id in self.find_trace_ids(query))
         return [trace for trace in traces if trace is not None]
 
     def get_dependencies(self, start_time_ns: int, end_time_ns: int) -> list[DependencyLink]:
