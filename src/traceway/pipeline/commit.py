@@ -5,6 +5,11 @@ commit runs, further requests queue up and are written together in the next one
 (group commit), so durability costs one transaction per batch rather than per
 request. The queue is bounded in spans: when it is full, ``consume`` raises
 ``RetryLaterError`` at once instead of growing or dropping anything.
+
+Fault injection for tests: the writer thread can be made to pause just before a
+batch goes to storage and just after it is committed (before it is acknowledged),
+when the ``TRACEWAY_FAULT_PAUSE_*`` variables of ``fault_points`` are set; they are
+read once, when the pipeline is built.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 
 from traceway.model import Span
 from traceway.pipeline.api import PipelineClosedError, RejectedSpansError, RetryLaterError
+from traceway.pipeline.fault_points import CommitFaults
 from traceway.storage.api import StorageError, TraceWriter
 from traceway.storage.span_batch import join_spans
 
@@ -56,13 +62,17 @@ class CommitPipeline:
         max_queue_spans: int = DEFAULT_MAX_QUEUE_SPANS,
         max_batch_spans: int = DEFAULT_MAX_BATCH_SPANS,
         retry_after_s: float = 1.0,
+        faults: CommitFaults | None = None,
     ) -> None:
+        """``faults`` defaults to those the environment asks for (none outside tests)."""
         if max_queue_spans < 1 or max_batch_spans < 1:
             raise ValueError("queue and batch sizes must be at least 1 span")
         self._writer = writer
         self._max_queue_spans = max_queue_spans
         self._max_batch_spans = max_batch_spans
         self._retry_after_s = retry_after_s
+        faults = faults if faults is not None else CommitFaults.from_environment()
+        self._faults = faults if faults.enabled else None
         self._queue: deque[_Pending] = deque()
         self._queued_spans = 0
         self._wakeup = asyncio.Event()
@@ -157,7 +167,13 @@ class CommitPipeline:
     def _write(self, parts: list[Sequence[Span]]) -> None:
         """On the writer thread: join the requests into one batch and store it. Columns
         stay columns; only requests decoded to ``Span`` objects are encoded here."""
-        self._writer.write_spans(join_spans(parts))
+        batch = join_spans(parts)
+        if self._faults is None:
+            self._writer.write_spans(batch)
+            return
+        self._faults.reached_before_commit(batch)
+        self._writer.write_spans(batch)
+        self._faults.reached_after_commit(batch)
 
     def _fail(self, batch: list[_Pending], error: Exception) -> None:
         self.stats.failed_commits += 1
