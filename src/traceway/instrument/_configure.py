@@ -124,6 +124,13 @@ def configure(
     BatchSpanProcessor, ``metric_readers`` to the MeterProvider; ``console`` prints one
     line per span to stderr. With ``set_global=False`` nothing process-wide is touched
     (no global providers, propagators, logging or exit hooks): the caller owns the result.
+
+    Spans the service could not deliver are counted, not held: with
+    ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true`` the SDK's batch processors and OTLP
+    exporters record their own metrics in this MeterProvider, among them
+    ``otel.sdk.processor.span.processed`` (``error.type=queue_full``: dropped because the
+    queue, ``OTEL_BSP_MAX_QUEUE_SIZE``, was full) and ``otel.sdk.exporter.span.exported``
+    (``error.type`` set: the exporter gave up on them).
     """
     traces_protocol = otlp_protocol(protocol, "traces")
     metrics_protocol = otlp_protocol(protocol, "metrics")
@@ -186,44 +193,56 @@ def configure(
 def _build(setup: _Setup, *, global_exit_hooks: bool) -> Instrumentation:
     # With global exit hooks the Instrumentation shuts the providers down itself, once.
     shutdown_on_exit = not global_exit_hooks
+    headers = dict(setup.headers) or None
+    meter_provider = _meter_provider(setup, headers, shutdown_on_exit=shutdown_on_exit)
     tracer_provider = TracerProvider(
         sampler=setup.sampler,
         resource=setup.resource,
         shutdown_on_exit=shutdown_on_exit,
     )
-    headers = dict(setup.headers) or None
+    # The batch processors and OTLP exporters record the SDK's own metrics (spans
+    # dropped on a full queue, spans the exporter failed to deliver) in this service's
+    # MeterProvider when OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true.
     if setup.traces_endpoint is not None:
         protocol, endpoint = setup.traces_protocol, setup.traces_endpoint
         tracer_provider.add_span_processor(
             BatchSpanProcessor(
-                ProcessLocalSpanExporter(lambda: otlp_span_exporter(protocol, endpoint, headers))
+                ProcessLocalSpanExporter(
+                    lambda: otlp_span_exporter(protocol, endpoint, headers, meter_provider)
+                ),
+                meter_provider=meter_provider,
             )
         )
     for exporter in setup.span_exporters:
-        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+        tracer_provider.add_span_processor(
+            BatchSpanProcessor(exporter, meter_provider=meter_provider)
+        )
     for processor in setup.span_processors:
         tracer_provider.add_span_processor(processor)
     if setup.console:
         tracer_provider.add_span_processor(SimpleSpanProcessor(console_span_exporter()))
+    return Instrumentation(tracer_provider, meter_provider, owned=True)
 
+
+def _meter_provider(
+    setup: _Setup, headers: dict[str, str] | None, *, shutdown_on_exit: bool
+) -> MeterProvider | None:
+    """The service's MeterProvider, or None when no reader would read it."""
     readers = list(setup.metric_readers)
     if setup.metrics_endpoint is not None:
-        m_protocol, m_endpoint = setup.metrics_protocol, setup.metrics_endpoint
+        protocol, endpoint = setup.metrics_protocol, setup.metrics_endpoint
         readers.append(
             PeriodicExportingMetricReader(
                 ProcessLocalMetricExporter(
-                    lambda: otlp_metric_exporter(m_protocol, m_endpoint, headers)
+                    lambda: otlp_metric_exporter(protocol, endpoint, headers)
                 )
             )
         )
-    meter_provider = (
-        MeterProvider(
-            metric_readers=readers, resource=setup.resource, shutdown_on_exit=shutdown_on_exit
-        )
-        if readers
-        else None
+    if not readers:
+        return None
+    return MeterProvider(
+        metric_readers=readers, resource=setup.resource, shutdown_on_exit=shutdown_on_exit
     )
-    return Instrumentation(tracer_provider, meter_provider, owned=True)
 
 
 def _reuse(installed: Instrumentation, previous: _Setup | None, setup: _Setup) -> Instrumentation:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, SpanExportResult
@@ -89,20 +90,28 @@ class ProcessLocalMetricExporter(MetricExporter):
 
 
 def otlp_span_exporter(
-    protocol: OTLPProtocol, endpoint: str, headers: Mapping[str, str] | None
+    protocol: OTLPProtocol,
+    endpoint: str,
+    headers: Mapping[str, str] | None,
+    meter_provider: MeterProvider | None = None,
 ) -> SpanExporter:
-    """The SDK's OTLP span exporter for ``protocol``; it reads the other OTEL_EXPORTER_OTLP_*."""
+    """The SDK's OTLP span exporter for ``protocol``; it reads the other OTEL_EXPORTER_OTLP_*
+    and records its own metrics in ``meter_provider`` (when the SDK's are enabled)."""
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
             OTLPSpanExporter as GrpcSpanExporter,
         )
 
-        return GrpcSpanExporter(endpoint=endpoint, headers=dict(headers) if headers else None)
+        return GrpcSpanExporter(
+            endpoint=endpoint,
+            headers=dict(headers) if headers else None,
+            meter_provider=meter_provider,
+        )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter as HttpSpanExporter,
     )
 
-    return HttpSpanExporter(endpoint=endpoint, headers=headers)
+    return HttpSpanExporter(endpoint=endpoint, headers=headers, meter_provider=meter_provider)
 
 
 def otlp_metric_exporter(
