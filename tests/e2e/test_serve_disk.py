@@ -1,4 +1,5 @@
-"""A read-only or full data directory: a clear refusal at start, "retry later" when full.
+"""A read-only or full data directory: a clear refusal at start, "retry later" when full,
+and retention that fails without harm on a full disk and resumes once there is room.
 
 Root ignores file modes, so the directories are real tmpfs mounts (read-only, or
 a few MiB); the tests skip when this process may not mount.
@@ -6,8 +7,11 @@ a few MiB); the tests skip when this process may not mount.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -155,5 +159,131 @@ def test_a_full_disk_answers_retry_later_and_loses_nothing_acknowledged(tmp_path
                 timeout=30,
             )
             assert response.status_code == 200
+        finally:
+            again.stop()
+
+
+DAY_NS = 24 * 3600 * 10**9
+
+
+def timed_export_body(trace_number: int, start_ns: int) -> bytes:
+    return encode_protobuf(
+        Span(
+            trace_id=f"{trace_number:032x}",
+            span_id=f"{i + 1:016x}",
+            name=f"step {i}",
+            start_time_unix_nano=start_ns + i * 1000,
+            end_time_unix_nano=start_ns + i * 1000 + 500,
+            attributes={"payload": f"{trace_number}-{i}-" * 20},
+            resource=RESOURCE,
+        )
+        for i in range(SPANS_PER_EXPORT)
+    )
+
+
+def fill_up(directory: Path) -> Path:
+    """Write a file that takes every free byte of ``directory``'s filesystem."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        for chunk in (1 << 20, 4096, 1):
+            try:
+                while True:
+                    os.write(fd, bytes(chunk))
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+    assert os.statvfs(directory).f_bavail == 0
+    return filler
+
+
+class Output:
+    """The lines a running ``traceway serve`` prints, read as they come."""
+
+    def __init__(self, serve: ServeProcess) -> None:
+        self.lines: list[str] = []
+        self._serve = serve
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._serve.process.stdout is not None
+        for line in self._serve.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def matching(self, text: str) -> list[str]:
+        return [line for line in self.lines if text in line]
+
+    def wait_for(self, text: str, count: int = 1, timeout_s: float = 30) -> list[str]:
+        deadline = time.monotonic() + timeout_s
+        while len(found := self.matching(text)) < count:
+            assert self._serve.process.poll() is None, "\n".join(self.lines)
+            assert time.monotonic() < deadline, f"no {text!r} in:\n" + "\n".join(self.lines)
+            time.sleep(0.05)
+        return found
+
+    def stop(self) -> str:
+        """SIGTERM, wait for the exit, and return everything printed."""
+        self._serve.process.send_signal(signal.SIGTERM)
+        self._serve.process.wait(timeout=30)
+        self._reader.join(timeout=30)
+        return "\n".join(self.lines)
+
+
+def _post(serve: ServeProcess, body: bytes) -> httpx.Response:
+    return httpx.post(f"{serve.otlp_http}/v1/traces", content=body, headers=PROTOBUF, timeout=30)
+
+
+@pytest.mark.parametrize(
+    "limit", [("--retention", "2d"), ("--max-db-size", "64KiB")], ids=["age", "size"]
+)
+def test_retention_on_a_full_disk_harms_nothing_and_resumes_once_there_is_room(
+    tmp_path: Path, limit: tuple[str, str]
+) -> None:
+    now = time.time_ns()
+    old, recent = list(range(1, 11)), list(range(101, 111))
+    with tmpfs(tmp_path / "full", "size=16m") as data_dir:
+        serve = start_serve(tmp_path, data_dir)
+        try:
+            for number in old:
+                assert _post(serve, timed_export_body(number, now - 3 * DAY_NS)).status_code == 200
+            for number in recent:
+                assert _post(serve, timed_export_body(number, now - 10**9)).status_code == 200
+        finally:
+            serve.stop()
+
+        filler = fill_up(data_dir)
+        serve = start_serve(tmp_path, data_dir, *limit)
+        output = Output(serve)
+        try:
+            # The disk is full: every round fails, is logged in one line, and is retried.
+            failures = output.wait_for("retention round failed", count=2)
+            assert all("No space left on device" in line for line in failures), failures
+            assert serve.process.poll() is None
+            missing = _missing(serve, old + recent)
+            assert missing == [], f"a failed deletion took spans of traces {missing}"
+            assert serve.get("/api/services").json()["data"] == ["disk"]
+            refusal = _post(serve, timed_export_body(201, now))
+            assert refusal.status_code == 503
+            assert "Retry-After" in refusal.headers
+            assert _grpc_export(serve, timed_export_body(202, now)) == grpc.StatusCode.UNAVAILABLE
+
+            # Room again: the next round deletes the old traces, keeps the recent ones,
+            # and ingest is accepted.
+            filler.unlink()
+            output.wait_for("retention round succeeded after")
+            assert [n for n in old if serve.get(f"/api/traces/{n:032x}").status_code != 404] == []
+            assert _missing(serve, recent) == []
+            assert _post(serve, timed_export_body(203, now)).status_code == 200
+        finally:
+            printed = output.stop()
+        assert serve.process.returncode == 0, printed
+        assert "Traceback" not in printed, printed
+
+        again = start_serve(tmp_path, data_dir)
+        try:
+            assert _missing(again, [*recent, 203]) == []
+            assert [n for n in old if again.get(f"/api/traces/{n:032x}").status_code != 404] == []
         finally:
             again.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from traceway.commands.options import duration, size
 from traceway.model import Resource, Span
+from traceway.pipeline import retention
 from traceway.pipeline.retention import RetentionPolicy, RetentionTask
 from traceway.storage.api import StorageError, TraceQuery, TraceStore
 from traceway.storage.duckdb import DuckDBStore
@@ -158,6 +160,38 @@ async def test_a_failing_round_is_retried_and_the_task_keeps_running() -> None:
         await task.stop()
         await task.stop()
     assert _stored_ages(store) == list(range(25))
+
+
+@pytest.mark.parametrize(
+    ("interval_s", "delays"), [(3600, (0.01, 0.02, 0.04)), (0.02, (0.01, 0.02, 0.02))]
+)
+async def test_after_a_failure_the_next_round_comes_soon_then_later_up_to_the_interval(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    interval_s: float,
+    delays: tuple[float, ...],
+) -> None:
+    monkeypatch.setattr(retention, "FIRST_RETRY_S", 0.01)
+    store = FlakyStore()
+    store.failures_left = 3
+    _hourly(store, 48)
+    task = RetentionTask(
+        store, RetentionPolicy(max_age_ns=DAY_NS, interval_s=interval_s), clock=lambda: NOW
+    )
+    with caplog.at_level(logging.INFO, logger=retention.__name__):
+        task.start()
+        try:
+            await _until(lambda: task.deleted_spans == 23 * 3)
+        finally:
+            await task.stop()
+    assert task.failed_rounds == 3
+    failures = [r for r in caplog.records if r.levelno == logging.ERROR]
+    # A storage error is one clear line, with no traceback, and says when the next try is.
+    assert [r.getMessage() for r in failures] == [
+        f"retention round failed: disk on fire; trying again in {delay:g}s" for delay in delays
+    ]
+    assert all(r.exc_info is None for r in failures)
+    assert "retention round succeeded after 3 failed" in caplog.text
 
 
 async def test_stop_waits_for_a_running_round() -> None:

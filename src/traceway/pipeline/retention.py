@@ -6,7 +6,9 @@ trace whose last span started more than ``max_age_ns`` ago; then, while
 time range, then the next tenth, and so on, but never a trace with a span in the
 newest ``keep_newest_ns``. Deletes are serialised with commits by the store itself
 (``TraceWriter.delete_traces_before``), so they never race an insert. A failing
-round is logged and the next round tries again; the server keeps running.
+round (a full disk makes the delete's commit fail, and the store rolls it back) is
+logged in one line and tried again after 1 s, then 2, 4, ... up to ``interval_s``,
+so retention resumes soon after the cause is gone; the server keeps running.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from traceway.storage.api import TraceWriter
+from traceway.storage.api import StorageError, TraceWriter
 
 __all__ = ["RetentionPolicy", "RetentionTask"]
 
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 _HOUR_NS = 3600 * 10**9
 SIZE_STEPS = 10
 """A size round deletes the stored time range in this many steps, oldest first."""
+FIRST_RETRY_S = 1.0
+"""After a failed round the next one comes this soon, then twice as late each time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,19 +89,34 @@ class RetentionTask:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
+        failures_in_a_row = 0
         while not self._stopping:
             try:
                 self.deleted_spans += await loop.run_in_executor(self._executor, self.run_round)
-            except Exception:
-                # Storage errors come back next round or not at all; neither stops ingest.
+            except Exception as exc:
+                # The failed delete was rolled back (a size round's earlier steps stay
+                # done) and ingest goes on; the cause may pass (a disk freed): retry soon.
                 self.failed_rounds += 1
-                log.exception(
-                    "retention round failed; trying again in %gs", self._policy.interval_s
-                )
+                failures_in_a_row += 1
+                delay = self._retry_delay(failures_in_a_row)
+                if isinstance(exc, StorageError):
+                    log.error("retention round failed: %s; trying again in %gs", exc, delay)
+                else:
+                    log.exception("retention round failed; trying again in %gs", delay)
+            else:
+                if failures_in_a_row:
+                    log.info("retention round succeeded after %d failed", failures_in_a_row)
+                failures_in_a_row = 0
+                delay = self._policy.interval_s
             if self._wakeup is not None and not self._stopping:
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._policy.interval_s)
+                    await asyncio.wait_for(self._wakeup.wait(), delay)
+
+    def _retry_delay(self, failures_in_a_row: int) -> float:
+        """1 s after the first failure, doubling, never later than a normal round."""
+        backoff: float = FIRST_RETRY_S * 2.0 ** min(failures_in_a_row - 1, 30)
+        return min(backoff, self._policy.interval_s)
 
     def run_round(self) -> int:
         """One round, blocking; the number of spans deleted. Raises ``StorageError``."""
