@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -36,8 +36,8 @@ from traceway.model import (
     StatusCode,
 )
 from traceway.receivers.otlp_json import request_from_json
-from traceway.storage.attribute_entries import SEPARATOR, entry
-from traceway.storage.span_batch import SpanBatchBuilder
+from traceway.storage.entry_column import EntryColumnBuilder, int_prefix, string_prefix
+from traceway.storage.span_batch import SpanBatchBuilder, resource_key, scope_key
 from traceway.storage.typed_json import dumps, encode_links, to_json
 
 __all__ = [
@@ -55,8 +55,11 @@ _ZERO_TRACE_ID = bytes(_TRACE_ID_BYTES)
 _ZERO_SPAN_ID = bytes(_SPAN_ID_BYTES)
 _SPAN_KIND_NUMBERS = {kind.value: kind.value for kind in SpanKind}
 _STATUS_CODE_NUMBERS = {code.value: code.value for code in StatusCode}
-_ENTRY_PREFIXES: dict[str, str] = {}
-_MAX_ENTRY_PREFIXES = 4096
+_MAX_KNOWN = 1024
+_MAX_KNOWN_BYTES = 4096
+_T = TypeVar("_T")
+_RESOURCES: dict[tuple[bytes, str], tuple[Resource, int]] = {}
+_SCOPES: dict[tuple[bytes, str], tuple[InstrumentationScope, int]] = {}
 
 
 class OtlpDecodeError(ValueError):
@@ -107,30 +110,16 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedSpans:
     builder = SpanBatchBuilder()
     (
         trace_ids, span_ids, parent_span_ids, names, kinds, starts, ends, status_codes,
-        status_messages, resource_keys, scope_keys, attributes, attributes_extra, events,
+        status_messages, resource_keys, scope_keys, _, _, events,
         links, trace_states, flags, dropped_attributes, dropped_events, dropped_links,
     ) = builder.columns  # fmt: skip
+    entries = EntryColumnBuilder()
+    add_entry, end_entries = entries.add, entries.end_span
     rejections: Counter[str] = Counter()
     for resource_spans in request.resource_spans:
-        pb_resource = resource_spans.resource
-        resource_key = builder.add_resource(
-            Resource(
-                attributes=_attributes(pb_resource.attributes),
-                dropped_attributes_count=pb_resource.dropped_attributes_count,
-                schema_url=resource_spans.schema_url,
-            )
-        )
+        resource_key = builder.add_resource(*_resource(resource_spans))
         for scope_spans in resource_spans.scope_spans:
-            pb_scope = scope_spans.scope
-            scope_key = builder.add_scope(
-                InstrumentationScope(
-                    name=pb_scope.name,
-                    version=pb_scope.version,
-                    attributes=_attributes(pb_scope.attributes),
-                    dropped_attributes_count=pb_scope.dropped_attributes_count,
-                    schema_url=scope_spans.schema_url,
-                )
-            )
+            scope_key = builder.add_scope(*_scope(scope_spans))
             for pb in scope_spans.spans:
                 # The hot loop: one pass per span, appending to the columns.
                 trace_id, span_id, parent_span_id = pb.trace_id, pb.span_id, pb.parent_span_id
@@ -159,9 +148,23 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedSpans:
                 status_messages.append(status.message)
                 resource_keys.append(resource_key)
                 scope_keys.append(scope_key)
-                entries, extra = _entries(pb.attributes)
-                attributes.append(entries)
-                attributes_extra.append(extra)
+                span_entries: dict[str, str] = {}
+                for kv in pb.attributes:
+                    key, value = kv.key, kv.value
+                    # Most values are strings or integers of a known key: no WhichOneof.
+                    if text := value.string_value:
+                        if (prefix := string_prefix(key)) is not None:
+                            span_entries[key] = prefix + text
+                            continue
+                    elif (prefix := int_prefix(key)) is not None:
+                        if number := value.int_value:
+                            span_entries[key] = prefix + str(number)
+                            continue
+                        if value.WhichOneof("value") == "int_value":
+                            span_entries[key] = prefix + "0"
+                            continue
+                    add_entry(span_entries, key, _value(value))
+                end_entries(span_entries)
                 events.append(_events_json(pb.events) if pb.events else None)
                 links.append(span_links)
                 trace_states.append(pb.trace_state)
@@ -169,11 +172,52 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedSpans:
                 dropped_attributes.append(pb.dropped_attributes_count)
                 dropped_events.append(pb.dropped_events_count)
                 dropped_links.append(pb.dropped_links_count)
+    attributes, attributes_extra = entries.build()
     return DecodedSpans(
-        spans=builder.build(),
+        spans=builder.build(attributes=attributes, attributes_extra=attributes_extra),
         rejected_spans=rejections.total(),
         error_message=_rejection_message(rejections),
     )
+
+
+def _resource(resource_spans: trace_pb2.ResourceSpans) -> tuple[Resource, int]:
+    """The resource of ``resource_spans`` and its key; clients send the same few
+    resources in every export, so they are decoded once and kept by their bytes."""
+    pb = resource_spans.resource
+    known_as = (pb.SerializeToString(), resource_spans.schema_url)
+    if (known := _RESOURCES.get(known_as)) is None:
+        resource = Resource(
+            attributes=_attributes(pb.attributes),
+            dropped_attributes_count=pb.dropped_attributes_count,
+            schema_url=resource_spans.schema_url,
+        )
+        known = _remember(_RESOURCES, known_as, (resource, resource_key(resource)))
+    return known
+
+
+def _scope(scope_spans: trace_pb2.ScopeSpans) -> tuple[InstrumentationScope, int]:
+    """The scope of ``scope_spans`` and its key, kept like resources."""
+    pb = scope_spans.scope
+    known_as = (pb.SerializeToString(), scope_spans.schema_url)
+    if (known := _SCOPES.get(known_as)) is None:
+        scope = InstrumentationScope(
+            name=pb.name,
+            version=pb.version,
+            attributes=_attributes(pb.attributes),
+            dropped_attributes_count=pb.dropped_attributes_count,
+            schema_url=scope_spans.schema_url,
+        )
+        known = _remember(_SCOPES, known_as, (scope, scope_key(scope)))
+    return known
+
+
+def _remember(known: dict[tuple[bytes, str], _T], key: tuple[bytes, str], value: _T) -> _T:
+    if len(key[0]) > _MAX_KNOWN_BYTES:
+        return value  # kept only small ones, so that the memory they take stays small
+    if len(known) >= _MAX_KNOWN:
+        known.clear()  # resources and scopes are few in practice; this bounds odd clients
+    known[key] = value
+    return value
 
 
 def export_response(decoded: DecodedSpans) -> ExportTraceServiceResponse:
@@ -201,46 +245,6 @@ def _check_ids(trace_id: bytes, span_id: bytes, parent_span_id: bytes) -> None:
     _optional_id(parent_span_id, _SPAN_ID_BYTES, "parent_span_id")
 
 
-def _entry_prefix(key: str) -> str | None:
-    """``key`` and the separator, or None when the key needs escaping (the slow path)."""
-    prefix = _ENTRY_PREFIXES.get(key)
-    if prefix is None and SEPARATOR not in key and "\x1b" not in key:
-        if len(_ENTRY_PREFIXES) >= _MAX_ENTRY_PREFIXES:
-            _ENTRY_PREFIXES.clear()  # keys are few in practice; this bounds odd clients
-        prefix = _ENTRY_PREFIXES[key] = key + SEPARATOR
-    return prefix
-
-
-def _entries(key_values: Iterable[KeyValue]) -> tuple[list[str], str | None]:
-    """Attribute entries (``storage.attribute_entries``) straight from protobuf values."""
-    entries: dict[str, str] = {}  # a repeated key keeps its first place and last value
-    complex_values: dict[str, Any] | None = None
-    for kv in key_values:
-        key, value = kv.key, kv.value
-        prefix = _entry_prefix(key)
-        if prefix is not None:
-            if text := value.string_value:  # most values: no WhichOneof needed
-                entries[key] = prefix + "s" + text
-                continue
-            kind = value.WhichOneof("value")
-            if kind == "int_value":
-                entries[key] = prefix + "i" + str(value.int_value)
-                continue
-            if kind == "double_value":
-                entries[key] = prefix + "d" + repr(value.double_value)
-                continue
-            if kind == "bool_value":
-                entries[key] = prefix + ("btrue" if value.bool_value else "bfalse")
-                continue
-        typed = _value(value)
-        entries[key] = entry(key, typed)
-        if isinstance(typed, list | dict):
-            if complex_values is None:
-                complex_values = {}
-            complex_values[key] = to_json(typed)
-    return list(entries.values()), dumps(complex_values) if complex_values else None
-
-
 def _events_json(pb_events: Iterable[trace_pb2.Span.Event]) -> str:
     """Events as ``typed_json.encode_events`` writes them, without ``Event`` objects."""
     return dumps(
@@ -248,7 +252,10 @@ def _events_json(pb_events: Iterable[trace_pb2.Span.Event]) -> str:
             [
                 event.time_unix_nano,
                 event.name,
-                {kv.key: to_json(_value(kv.value)) for kv in event.attributes},
+                {
+                    kv.key: kv.value.string_value or to_json(_value(kv.value))
+                    for kv in event.attributes
+                },
                 event.dropped_attributes_count,
             ]
             for event in pb_events

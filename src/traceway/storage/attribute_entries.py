@@ -32,6 +32,7 @@ __all__ = [
     "entry",
     "escape_key",
     "needles",
+    "value_text",
 ]
 
 Entries = tuple[list[str], str | None]
@@ -66,23 +67,27 @@ def _unescape_key(key: str) -> str:
 
 def entry(key: str, value: AttributeValue) -> str:
     """The entry of one attribute; for a list or dict, its value needs ``extra`` too."""
-    prefix = escape_key(key) + SEPARATOR
+    return escape_key(key) + SEPARATOR + value_text(value)
+
+
+def value_text(value: AttributeValue) -> str:
+    """What follows the separator in an entry: the type letter, then the tag text."""
     if isinstance(value, str):
-        return prefix + "s" + value
+        return "s" + value
     if isinstance(value, bool):
-        return prefix + ("btrue" if value else "bfalse")
+        return "btrue" if value else "bfalse"
     if isinstance(value, int):
-        return prefix + "i" + str(value)
+        return "i" + str(value)
     if isinstance(value, float):
-        return prefix + "d" + repr(value)
+        return "d" + repr(value)
     if isinstance(value, bytes):
-        return prefix + "x" + base64.b64encode(value).decode("ascii")
+        return "x" + base64.b64encode(value).decode("ascii")
     if value is None:
-        return prefix + "n"
+        return "n"
     if isinstance(value, Mapping):
-        return prefix + "m" + (tag_text(value) or "")
+        return "m" + (tag_text(value) or "")
     if isinstance(value, list | tuple):
-        return prefix + "a" + (tag_text(list(value)) or "")
+        return "a" + (tag_text(list(value)) or "")
     raise TypeError(f"unsupported attribute value type {type(value).__name__}")
 
 

@@ -99,21 +99,27 @@ class SpanBatchBuilder:
         self._scope_keys: dict[int, int] = {}
         self._objects: list[object] = []  # keeps objects alive while keyed by id()
 
-    def add_resource(self, resource: Resource) -> int:
-        """The key spans of ``resource`` carry; the resource is kept once per content."""
-        if (key := self._resource_keys.get(id(resource))) is None:
+    def add_resource(self, resource: Resource, key: int | None = None) -> int:
+        """The key spans of ``resource`` carry (``key`` if the caller knows it already);
+        the resource is kept once per content."""
+        if (known := self._resource_keys.get(id(resource))) is not None:
+            return known
+        if key is None:
             key = resource_key(resource)
-            self.resources.setdefault(key, resource)
-            self._resource_keys[id(resource)] = key
-            self._objects.append(resource)
+        self.resources.setdefault(key, resource)
+        self._resource_keys[id(resource)] = key
+        self._objects.append(resource)
         return key
 
-    def add_scope(self, scope: InstrumentationScope) -> int:
-        if (key := self._scope_keys.get(id(scope))) is None:
+    def add_scope(self, scope: InstrumentationScope, key: int | None = None) -> int:
+        """The key spans of ``scope`` carry, as ``add_resource``."""
+        if (known := self._scope_keys.get(id(scope))) is not None:
+            return known
+        if key is None:
             key = scope_key(scope)
-            self.scopes.setdefault(key, scope)
-            self._scope_keys[id(scope)] = key
-            self._objects.append(scope)
+        self.scopes.setdefault(key, scope)
+        self._scope_keys[id(scope)] = key
+        self._objects.append(scope)
         return key
 
     def add_span(self, span: Span) -> None:
@@ -144,9 +150,11 @@ class SpanBatchBuilder:
         for column, value in zip(self.columns, row, strict=True):
             column.append(value)
 
-    def build(self) -> SpanBatch:
+    def build(self, **built: pa.Array) -> SpanBatch:
+        """The batch of the appended rows; ``built`` gives columns by name that were
+        built as arrays elsewhere (e.g. ``EntryColumnBuilder``), whose lists stay empty."""
         arrays = [
-            pa.array(column, type=field.type)
+            built[field.name] if field.name in built else pa.array(column, type=field.type)
             for column, field in zip(self.columns, SPAN_BATCH_SCHEMA, strict=True)
         ]
         table = pa.Table.from_arrays(arrays, schema=SPAN_BATCH_SCHEMA)
