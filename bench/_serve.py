@@ -9,10 +9,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Server", "cpu_seconds", "has_py_spy", "peak_rss_bytes", "start_server"]
+__all__ = [
+    "Server",
+    "children",
+    "cpu_seconds",
+    "has_py_spy",
+    "peak_rss_bytes",
+    "start_server",
+]
 
 STARTUP_TIMEOUT_S = 60
 
@@ -41,15 +49,16 @@ class Server:
             self.process.wait()
 
 
-def start_server(data_dir: Path, log_path: Path) -> Server:
-    """Start ``traceway serve --data-dir data_dir``; its output goes to ``log_path``."""
+def start_server(data_dir: Path, log_path: Path, extra_args: Sequence[str] = ()) -> Server:
+    """Start ``traceway serve --data-dir data_dir [extra_args]``; its output goes to
+    ``log_path``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     ready = data_dir / "ready.json"
     ready.unlink(missing_ok=True)
     command = [
         sys.executable, "-m", "traceway.cli", "serve", "--data-dir", str(data_dir),
         "--otlp-grpc-port", "0", "--otlp-http-port", "0", "--port", "0",
-        "--ready-file", str(ready),
+        "--ready-file", str(ready), *extra_args,
     ]  # fmt: skip
     log = log_path.open("wb")
     process = subprocess.Popen(
@@ -84,6 +93,20 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux), e.g. the server's decode workers."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
 
 
 def has_py_spy() -> bool:

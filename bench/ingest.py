@@ -8,13 +8,16 @@ are committed, so an acknowledged span is durable. Reports:
 
 - accepted spans/s (acknowledged) and end-to-end spans/s (until a sample of the sent
   traces reads back whole through the HTTP API), p50/p99 export latency;
-- peak RSS of the server process, and bytes per span of the DuckDB file once closed;
+- p50/p99 of trace-by-id API calls made while the exports go on (``--probe-api``);
+- CPU per span and peak RSS of the server process and of its decode workers, and
+  bytes per span of the DuckDB file once closed;
 - the two ceilings for the same spans, each on its own: decoding the payloads
   (``decode_protobuf``) and writing the decoded spans with ``DuckDBStore.write_spans``
   in the pipeline's batch size (also split into the Python row building and the
   DuckDB insert) - and the end-to-end rate as a fraction of the lower one.
 
-    .venv/bin/python bench/ingest.py [--spans 300000] [--clients 8] [--profile out.txt]
+    .venv/bin/python bench/ingest.py [--spans 300000] [--clients 8] [--decode-workers N]
+                                     [--profile out.txt]
 
 ``--profile`` records the server with py-spy (``pip install py-spy``) as collapsed
 stacks. Timings on a shared machine are noisy: run it a few times.
@@ -38,7 +41,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _serve import Server, cpu_seconds, has_py_spy, peak_rss_bytes, start_server
+from _serve import Server, children, cpu_seconds, has_py_spy, peak_rss_bytes, start_server
 from _traffic import TrafficGenerator
 
 from traceway.model import Span
@@ -57,6 +60,7 @@ START_NS = 1_750_000_000_000_000_000
 class Payload:
     body: bytes
     spans: int
+    trace_id: str  # of its first span, for the API probe
 
 
 @dataclass(slots=True)
@@ -65,6 +69,7 @@ class ClientResults:
     acknowledged_spans: int = 0
     retries: int = 0
     errors: list[str] = field(default_factory=list)
+    stored_trace_ids: list[str] = field(default_factory=list)
 
 
 def build_payloads(
@@ -84,7 +89,7 @@ def build_payloads(
         pending.extend(trace)
         while len(pending) >= per_request or (pending and sent + len(pending) >= span_count):
             chunk, pending = pending[:per_request], pending[per_request:]
-            payloads.append(Payload(encode_protobuf(chunk), len(chunk)))
+            payloads.append(Payload(encode_protobuf(chunk), len(chunk), chunk[0].trace_id))
             sent += len(chunk)
     return payloads, sample
 
@@ -112,6 +117,7 @@ def run_client(
             if status == 200:
                 out.latencies_s.append(time.perf_counter() - began)
                 out.acknowledged_spans += payload.spans
+                out.stored_trace_ids.append(payload.trace_id)
                 break
             if status in (429, 503):
                 out.retries += 1
@@ -120,6 +126,34 @@ def run_client(
             out.errors.append(f"HTTP {status}: {body[:200]!r}")
             break
     connection.close()
+
+
+def probe_api(
+    port: int, results: Sequence[ClientResults], done: threading.Event, out: list[float]
+) -> None:
+    """Until ``done``: fetch a stored trace by id every 20 ms, recording each latency."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    chooser = random.Random(1)
+    while not done.wait(0.02):
+        stored = [trace_id for result in results for trace_id in result.stored_trace_ids[-50:]]
+        if not stored:
+            continue
+        began = time.perf_counter()
+        connection.request("GET", f"/api/traces/{chooser.choice(stored)}")
+        connection.getresponse().read()
+        out.append(time.perf_counter() - began)
+    connection.close()
+
+
+def server_usage(server: Server) -> tuple[float, float, int]:
+    """CPU seconds of the server process and of its children (decode workers), and
+    the sum of their peak RSS."""
+    workers = children(server.pid)
+    return (
+        cpu_seconds(server.pid),
+        sum(cpu_seconds(pid) for pid in workers),
+        peak_rss_bytes(server.pid) + sum(peak_rss_bytes(pid) for pid in workers),
+    )
 
 
 def wait_queryable(server: Server, sample: dict[str, int], timeout_s: float = 300) -> bool:
@@ -197,6 +231,16 @@ def disk_bytes(data_dir: Path) -> int:
     return sum(path.stat().st_size for path in data_dir.glob("traceway.duckdb*"))
 
 
+def _latency_text(latencies: Sequence[float]) -> str:
+    if len(latencies) < 2:
+        return "not measured"
+    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
+    return (
+        f"p50 {quantiles[49] * 1e3:.0f} ms, p99 {quantiles[98] * 1e3:.0f} ms "
+        f"({len(latencies)} calls)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spans", type=int, default=300_000, help="spans to send (300000)")
@@ -206,6 +250,17 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="py-spy collapsed stacks of the server")
     parser.add_argument(
         "--profile-gil", action="store_true", help="profile only the thread holding the GIL"
+    )
+    parser.add_argument(
+        "--decode-workers",
+        type=int,
+        default=None,
+        help="passed to traceway serve --decode-workers (default: the server's default)",
+    )
+    parser.add_argument(
+        "--no-probe-api",
+        action="store_true",
+        help="do not time trace-by-id API calls while exporting",
     )
     parser.add_argument("--skip-ceilings", action="store_true")
     parser.add_argument("--server-log", type=Path, help="where the server's output goes")
@@ -220,7 +275,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="traceway-ingest-") as tmp:
         directory = Path(tmp)
         log_path = args.server_log or directory / "serve.log"
-        server = start_server(directory / "data", log_path)
+        extra = (
+            [] if args.decode_workers is None else ["--decode-workers", str(args.decode_workers)]
+        )
+        server = start_server(directory / "data", log_path, extra)
         profiler = (
             start_profiler(server.pid, args.profile, args.profile_gil) if args.profile else None
         )
@@ -235,19 +293,33 @@ def main() -> None:
             f"sending with {args.clients} clients to traceway serve (pid {server.pid}) ...",
             flush=True,
         )
-        server_cpu_before = cpu_seconds(server.pid)
+        api_latencies: list[float] = []
+        sending = threading.Event()
+        if not args.no_probe_api:
+            threads.append(
+                threading.Thread(
+                    target=probe_api, args=(server.port, results, sending, api_latencies)
+                )
+            )
+        main_cpu_before, workers_cpu_before, _ = server_usage(server)
         client_cpu_before = time.process_time()
         began = time.perf_counter()
         for thread in threads:
             thread.start()
-        for thread in threads:
+        for thread in threads[: args.clients]:
             thread.join()
         acknowledged_at = time.perf_counter()
-        server_cpu = cpu_seconds(server.pid) - server_cpu_before
+        sending.set()
+        main_cpu, workers_cpu, _ = server_usage(server)
+        main_cpu -= main_cpu_before
+        workers_cpu -= workers_cpu_before
+        server_cpu = main_cpu + workers_cpu
         client_cpu = time.process_time() - client_cpu_before
+        for thread in threads[args.clients :]:
+            thread.join()
         queryable = wait_queryable(server, sample)
         queryable_at = time.perf_counter()
-        peak_rss = peak_rss_bytes(server.pid)
+        _, _, peak_rss = server_usage(server)
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
             profiler.wait()
@@ -274,11 +346,17 @@ def main() -> None:
         (
             "CPU per span",
             f"server {server_cpu / acknowledged * 1e6:.1f} us "
-            f"({server_cpu / (acknowledged_at - began):.2f} cores), "
+            f"(main {main_cpu / acknowledged * 1e6:.1f} + "
+            f"decode workers {workers_cpu / acknowledged * 1e6:.1f}; "
+            f"{server_cpu / (acknowledged_at - began):.2f} cores), "
             f"clients {client_cpu / acknowledged * 1e6:.1f} us",
         ),
         ("export latency", f"p50 {quantiles[49] * 1e3:.0f} ms, p99 {quantiles[98] * 1e3:.0f} ms"),
-        ("server peak RSS", f"{peak_rss / 2**20:.0f} MiB   goal < {GOAL_PEAK_RSS / 2**20:.0f} MiB"),
+        ("API trace by id, meanwhile", _latency_text(api_latencies)),
+        (
+            "server peak RSS",
+            f"{peak_rss / 2**20:.0f} MiB with its workers   goal < {GOAL_PEAK_RSS / 2**20:.0f} MiB",
+        ),
         ("on disk", f"{on_disk / span_count:.1f} bytes/span   goal <= {GOAL_BYTES_PER_SPAN}"),
     ]
     if not queryable:

@@ -29,6 +29,7 @@ from traceway.pipeline.redaction import RedactionRules, Redactor
 from traceway.pipeline.retention import RetentionPolicy, RetentionTask
 from traceway.query.service import QueryService
 from traceway.query.span_limit import DEFAULT_MAX_TRACE_SPANS
+from traceway.receivers.decode_pool import DecodePool, InlineDecoder, SpanDecoder
 from traceway.receivers.jaeger_agent import JaegerAgentReceiver
 from traceway.receivers.jaeger_thrift import AgentProtocol
 from traceway.receivers.jaeger_zipkin_http import create_jaeger_http_app, create_zipkin_http_app
@@ -61,6 +62,7 @@ class ServeConfig:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_queue_spans: int = DEFAULT_MAX_QUEUE_SPANS
     max_trace_spans: int = DEFAULT_MAX_TRACE_SPANS
+    decode_workers: int = 0  # OTLP decoding processes; 0 decodes on threads of this one
     ingest_token: str | None = None
     ui_token: str | None = None
     tls_cert: Path | None = None
@@ -174,6 +176,7 @@ class TracewayServer:
         retention.start()
         self._stack.push_async_callback(retention.stop)  # stops before the pipeline drains
         ingest = chain(processors, pipeline)
+        decoder = await self._start_decoder(config.decode_workers)
 
         ingest_token, ui_token = config.ingest_token, config.ui_token
         query = QueryService(store, max_trace_spans=config.max_trace_spans)
@@ -182,7 +185,9 @@ class TracewayServer:
         )
         otlp_http_port = await self._start_http(
             _guarded(
-                create_otlp_http_app(ingest, max_request_bytes=config.max_request_bytes),
+                create_otlp_http_app(
+                    ingest, max_request_bytes=config.max_request_bytes, decoder=decoder
+                ),
                 ingest_token,
                 "traceway ingest",
             ),
@@ -193,6 +198,7 @@ class TracewayServer:
             max_request_bytes=config.max_request_bytes,
             token=ingest_token,
             tls=self._tls(),
+            decoder=decoder,
         )
         grpc_port = await otlp_grpc.start(config.host, config.otlp_grpc_port)
         self._stack.push_async_callback(otlp_grpc.stop)
@@ -232,6 +238,15 @@ class TracewayServer:
             zipkin_port=zipkin_port,
             tls=self._tls() is not None,
         )
+
+    async def _start_decoder(self, workers: int) -> SpanDecoder:
+        """The OTLP receivers' decoder; a pool stops after them, before the pipeline."""
+        if workers < 1:
+            return InlineDecoder()
+        pool = DecodePool(workers)
+        await pool.start()
+        self._stack.push_async_callback(pool.stop)
+        return pool
 
     def _tls(self) -> tuple[Path, Path] | None:
         cert, key = self.config.tls_cert, self.config.tls_key

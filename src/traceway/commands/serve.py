@@ -31,6 +31,7 @@ from traceway.pipeline.redaction import (
 from traceway.pipeline.retention import RetentionPolicy
 from traceway.pipeline.value_patterns import custom_pattern
 from traceway.query.span_limit import DEFAULT_MAX_TRACE_SPANS
+from traceway.receivers.decode_pool import default_decode_workers
 from traceway.server import (
     DEFAULT_MAX_REQUEST_BYTES,
     BoundAddresses,
@@ -134,6 +135,15 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         help="spans of one trace the UI and API read, the earliest by start time; a trace "
         "with more says so (or $TRACEWAY_MAX_TRACE_SPANS) "
         f"({DEFAULT_MAX_TRACE_SPANS:,})",
+    )
+    serve.add_argument(
+        "--decode-workers",
+        type=_workers,
+        default=os.environ.get("TRACEWAY_DECODE_WORKERS") or str(default_decode_workers()),
+        metavar="N",
+        help="processes that decode large OTLP exports beside the server; 0 decodes "
+        f"in the server process (or $TRACEWAY_DECODE_WORKERS; default: the CPUs, "
+        f"{default_decode_workers()})",
     )
     serve.add_argument(
         "--retention",
@@ -266,6 +276,18 @@ def _limit(text: str) -> int | None:
         ) from None
 
 
+def _workers(text: str) -> int:
+    """A number of worker processes: 0 or more."""
+    if text.strip() == "0":
+        return 0
+    try:
+        return options.count(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of processes (0 or more)"
+        ) from None
+
+
 def _pattern(text: str) -> str:
     try:
         custom_pattern(text)
@@ -329,6 +351,7 @@ def config_from(args: argparse.Namespace) -> ServeConfig:
         max_request_bytes=args.max_request_size,
         max_queue_spans=args.max_queue_spans,
         max_trace_spans=args.max_trace_spans,
+        decode_workers=args.decode_workers,
         ingest_token=os.environ.get("TRACEWAY_INGEST_TOKEN") or None,
         ui_token=os.environ.get("TRACEWAY_UI_TOKEN") or None,
         tls_cert=args.tls_cert,
@@ -392,6 +415,12 @@ def _limits_text(limits: SpanLimits) -> str:
     return ", ".join(parts)
 
 
+def _decoding_text(workers: int) -> str:
+    if workers < 1:
+        return "in this process"
+    return f"{workers} worker process{'es' if workers > 1 else ''} for large exports"
+
+
 def _redaction_text(rules: RedactionRules) -> str:
     parts = [
         f"{len(rules.keys)} keys" if rules.keys else "",
@@ -415,6 +444,7 @@ def _banner(config: ServeConfig, bound: BoundAddresses) -> str:
             *_legacy_lines(bound),
             f"  API         {bound.url(bound.port)}/api/services (Jaeger-compatible)",
             f"  traces      up to {config.max_trace_spans:,} spans each in the UI and API",
+            f"  decoding    {_decoding_text(config.decode_workers)}",
             f"  limits      {_limits_text(config.limits)} per span",
             f"  redaction   {_redaction_text(config.redaction)}",
             "",

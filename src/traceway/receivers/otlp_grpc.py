@@ -6,7 +6,6 @@ answered once the consumer has committed them.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import grpc
@@ -14,7 +13,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from traceway.access import token_matches
 from traceway.pipeline.api import RejectedSpansError, RetryLaterError, SpanConsumer
-from traceway.receivers.otlp_decode import OtlpDecodeError, decode_protobuf, export_response
+from traceway.receivers.decode_pool import InlineDecoder, SpanDecoder
+from traceway.receivers.otlp_decode import OtlpDecodeError, export_response
 
 __all__ = ["OtlpGrpcReceiver"]
 
@@ -25,9 +25,10 @@ class _TraceService:
     """The Export method; it takes raw bytes so that a body that does not parse is
     answered INVALID_ARGUMENT with the reason, not gRPC's generic INTERNAL."""
 
-    def __init__(self, consumer: SpanConsumer, token: str | None) -> None:
+    def __init__(self, consumer: SpanConsumer, token: str | None, decoder: SpanDecoder) -> None:
         self._consumer = consumer
         self._token = token
+        self._decoder = decoder
 
     async def export(
         self, body: bytes, context: grpc.aio.ServicerContext[bytes, ExportTraceServiceResponse]
@@ -41,10 +42,12 @@ class _TraceService:
                     "missing or wrong ingest token: send 'authorization: Bearer <token>' metadata",
                 )
         try:
-            # CPU work on a worker thread keeps the event loop (and the API) responsive.
-            decoded = await asyncio.to_thread(decode_protobuf, body)
+            # CPU work off the event loop keeps it (and the API) responsive.
+            decoded = await self._decoder.decode(body, "protobuf")
         except OtlpDecodeError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except RetryLaterError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         try:
             await self._consumer.consume(decoded.spans)
         except RetryLaterError as exc:
@@ -77,7 +80,9 @@ class OtlpGrpcReceiver:
         max_request_bytes: int,
         token: str | None = None,
         tls: tuple[Path, Path] | None = None,
+        decoder: SpanDecoder | None = None,
     ) -> None:
+        """``decoder`` decodes the bodies: a ``DecodePool``, or by default a thread."""
         self._server = grpc.aio.server(
             options=[
                 # Larger messages are refused by gRPC itself with RESOURCE_EXHAUSTED.
@@ -85,7 +90,10 @@ class OtlpGrpcReceiver:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        self._server.add_generic_rpc_handlers((_TraceService(consumer, token).handler(),))
+        service = _TraceService(
+            consumer, token, decoder if decoder is not None else InlineDecoder()
+        )
+        self._server.add_generic_rpc_handlers((service.handler(),))
         self._tls = tls
         self._started = False
 

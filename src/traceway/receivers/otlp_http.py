@@ -8,18 +8,17 @@ were rejected), a ``google.rpc.Status`` on failure.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from traceway.pipeline.api import RejectedSpansError, RetryLaterError, SpanConsumer
+from traceway.receivers.decode_pool import BodyFormat, InlineDecoder, SpanDecoder
 from traceway.receivers.http_body import (
     BodyError,
     BodyTooLargeError,
@@ -27,23 +26,14 @@ from traceway.receivers.http_body import (
     read_request_body,
     retry_after_header,
 )
-from traceway.receivers.otlp_decode import (
-    DecodedSpans,
-    OtlpDecodeError,
-    decode_json,
-    decode_protobuf,
-    export_response,
-)
+from traceway.receivers.otlp_decode import OtlpDecodeError, export_response
 
 __all__ = ["create_otlp_http_app"]
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
-_DECODERS: dict[str, Callable[[bytes], DecodedSpans]] = {
-    PROTOBUF: decode_protobuf,
-    JSON: decode_json,
-}
+_BODY_FORMATS: dict[str, BodyFormat] = {PROTOBUF: "protobuf", JSON: "json"}
 
 
 def _encode(message: Message, content_type: str) -> bytes:
@@ -68,13 +58,27 @@ def _failure(
     )
 
 
-def create_otlp_http_app(consumer: SpanConsumer, *, max_request_bytes: int) -> Starlette:
-    """The ASGI app of the OTLP/HTTP receiver."""
+def _retry_later(exc: RetryLaterError, content_type: str) -> Response:
+    return _failure(
+        503,
+        code_pb2.UNAVAILABLE,
+        str(exc),
+        content_type,
+        headers=retry_after_header(exc.retry_after_s),
+    )
+
+
+def create_otlp_http_app(
+    consumer: SpanConsumer, *, max_request_bytes: int, decoder: SpanDecoder | None = None
+) -> Starlette:
+    """The ASGI app of the OTLP/HTTP receiver; bodies are decoded by ``decoder`` (a
+    ``DecodePool``, or by default on a thread of this process)."""
+    span_decoder = decoder if decoder is not None else InlineDecoder()
 
     async def export_traces(request: Request) -> Response:
         content_type = media_type(request)
-        decode = _DECODERS.get(content_type)
-        if decode is None:
+        body_format = _BODY_FORMATS.get(content_type)
+        if body_format is None:
             return _failure(
                 415,
                 code_pb2.INVALID_ARGUMENT,
@@ -83,22 +87,18 @@ def create_otlp_http_app(consumer: SpanConsumer, *, max_request_bytes: int) -> S
             )
         try:
             body = await read_request_body(request, max_request_bytes)
-            # CPU work on a worker thread keeps the event loop (and the API) responsive.
-            decoded = await run_in_threadpool(decode, body)
+            # CPU work off the event loop keeps it (and the API) responsive.
+            decoded = await span_decoder.decode(body, body_format)
         except BodyTooLargeError as exc:
             return _failure(413, code_pb2.RESOURCE_EXHAUSTED, str(exc), content_type)
         except (BodyError, OtlpDecodeError) as exc:
             return _failure(400, code_pb2.INVALID_ARGUMENT, str(exc), content_type)
+        except RetryLaterError as exc:
+            return _retry_later(exc, content_type)
         try:
             await consumer.consume(decoded.spans)
         except RetryLaterError as exc:
-            return _failure(
-                503,
-                code_pb2.UNAVAILABLE,
-                str(exc),
-                content_type,
-                headers=retry_after_header(exc.retry_after_s),
-            )
+            return _retry_later(exc, content_type)
         except RejectedSpansError as exc:
             return _failure(400, code_pb2.INVALID_ARGUMENT, str(exc), content_type)
         return Response(

@@ -1,0 +1,353 @@
+"""Decode large OTLP exports in worker processes, beside the event loop and the commit.
+
+Decoding an export is pure Python work: on a thread of the server it holds the GIL that
+the event loop (the API, the receivers) and the commit thread (DuckDB) need too, so the
+server used about one core of two. ``DecodePool`` sends bodies of at least
+``min_body_bytes`` to worker processes (``decode_worker``), which answer with the
+``SpanBatch`` as Arrow IPC plus its resources, scopes and rejections; smaller bodies,
+for which the trip costs more than it saves, decode on a thread as before
+(``InlineDecoder``). Receivers take either as their ``SpanDecoder``.
+
+Failures, as a receiver sees them:
+
+* a body that is not OTLP raises ``OtlpDecodeError`` with the same message as inline;
+* a worker that dies (killed, out of memory) is replaced and the body decoded again by
+  the new one; if that one dies too, ``RetryLaterError``: the client sends it again;
+* too many bytes waiting for a worker, or a pool that is stopping: ``RetryLaterError``;
+* a worker that takes longer than ``decode_timeout_s`` on a body is killed (and later
+  replaced), and the request gets ``RetryLaterError``;
+* an unexpected exception in a worker: ``DecodeWorkerError`` with its traceback.
+
+Each worker serves one body at a time, from one thread of the pool's own, so at most
+``workers`` bodies are being decoded and the rest wait (up to ``max_waiting_bytes``).
+``stop`` lets running decodes finish (up to ``grace_s``), then ends every worker;
+workers also exit by themselves when the server process dies (their socket closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import queue
+import socket
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Protocol
+
+import pyarrow as pa
+
+import traceway
+from traceway.pipeline.api import RetryLaterError
+from traceway.receivers.decode_worker import DECODERS, READY
+from traceway.receivers.otlp_decode import DecodedSpans, OtlpDecodeError
+from traceway.storage.span_batch import SpanBatch
+
+__all__ = [
+    "DEFAULT_DECODE_TIMEOUT_S",
+    "DEFAULT_MAX_WAITING_BYTES",
+    "DEFAULT_MIN_BODY_BYTES",
+    "BodyFormat",
+    "DecodePool",
+    "DecodeWorkerError",
+    "InlineDecoder",
+    "SpanDecoder",
+    "default_decode_workers",
+]
+
+BodyFormat = Literal["protobuf", "json"]
+
+DEFAULT_MIN_BODY_BYTES = 64 * 1024
+DEFAULT_MAX_WAITING_BYTES = 256 * 1024 * 1024
+DEFAULT_DECODE_TIMEOUT_S = 60.0  # a 64 MiB export decodes in a few seconds
+_START_TIMEOUT_S = 60.0
+_RETRY_AFTER_S = 1.0
+_BOOTSTRAP = """\
+import sys
+root = sys.argv.pop(1)
+if root not in sys.path:
+    sys.path.insert(0, root)
+from traceway.receivers.decode_worker import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+class SpanDecoder(Protocol):
+    """What a receiver decodes export bodies with."""
+
+    async def decode(self, body: bytes, body_format: BodyFormat) -> DecodedSpans:
+        """The spans of ``body``; ``OtlpDecodeError`` if it is not an OTLP export."""
+        ...
+
+
+class DecodeWorkerError(RuntimeError):
+    """A decode worker failed unexpectedly (a bug, not bad input); has its traceback."""
+
+
+def default_decode_workers() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+class InlineDecoder:
+    """Decodes on a thread of this process, off the event loop (``--decode-workers 0``)."""
+
+    async def decode(self, body: bytes, body_format: BodyFormat) -> DecodedSpans:
+        return await asyncio.to_thread(DECODERS[body_format.encode()], body)
+
+
+class _WorkerLostError(Exception):
+    """The worker process died or its socket broke during a request."""
+
+
+class _Worker:
+    """One ``decode_worker`` process and the pool's end of its socket."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._connection: Connection | None = None
+        self._ready = False
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout_s: float = _START_TIMEOUT_S) -> None:
+        """Start the process and wait until it is ready to decode."""
+        self.launch()
+        self.wait_ready(timeout_s)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to import what it needs (~0.2 s)."""
+        self._ready = False
+        ours, theirs = socket.socketpair()
+        # Import this very traceway in the worker, wherever this process found it.
+        package_root = str(Path(traceway.__file__).resolve().parents[1])
+        with theirs:
+            try:
+                self._process = subprocess.Popen(  # noqa: S603 (this Python, fixed arguments)
+                    [sys.executable, "-c", _BOOTSTRAP, package_root, str(theirs.fileno())],
+                    pass_fds=[theirs.fileno()],
+                    stdin=subprocess.DEVNULL,
+                )
+            except OSError:
+                ours.close()
+                raise
+        self._connection = Connection(ours.detach())
+
+    def wait_ready(self, timeout_s: float = _START_TIMEOUT_S) -> None:
+        """Wait for the launched process to say it is ready; ``OSError`` if it does not."""
+        if self._ready:
+            return
+        connection, process = self._connection, self._process
+        try:
+            ready = (
+                connection is not None
+                and connection.poll(timeout_s)
+                and connection.recv_bytes() == READY
+            )
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            code = None if process is None else process.poll()
+            self.stop(0)
+            why = f"it was not ready within {timeout_s:g}s" if code is None else f"exit code {code}"
+            raise OSError(f"cannot start a decode worker process ({why})")
+        self._ready = True
+
+    def decode(self, body_format: BodyFormat, body: bytes, timeout_s: float) -> DecodedSpans:
+        """Decode ``body`` in the process; ``_WorkerLostError`` if it dies meanwhile, and
+        ``RetryLaterError`` (the process killed) if it takes longer than ``timeout_s``."""
+        try:
+            self.wait_ready()
+        except OSError as exc:
+            raise _WorkerLostError(str(exc)) from exc
+        connection = self._connection
+        if connection is None:
+            raise _WorkerLostError("not started")
+        try:
+            connection.send_bytes(body_format.encode())
+            connection.send_bytes(body)
+            if not connection.poll(timeout_s):
+                self.kill()
+                raise RetryLaterError(
+                    f"decoding this export took longer than {timeout_s:g}s; it was stopped",
+                    _RETRY_AFTER_S,
+                )
+            # Only the worker's own replies are unpickled; bodies are parsed as OTLP.
+            reply = pickle.loads(connection.recv_bytes())  # noqa: S301
+            if reply[0] == "spans":
+                _, rejected, message, resources, scopes = reply
+                table = pa.ipc.open_stream(connection.recv_bytes()).read_all()
+                return DecodedSpans(SpanBatch(table, resources, scopes), rejected, message)
+        except (EOFError, OSError) as exc:
+            raise _WorkerLostError(str(exc) or type(exc).__name__) from exc
+        if reply[0] == "invalid":
+            raise OtlpDecodeError(reply[1])
+        raise DecodeWorkerError(f"decode worker {self.pid} failed:\n{reply[1]}")
+
+    def kill(self) -> None:
+        """End the process now and reap it (a thread busy with it sees the socket close)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+    def stop(self, grace_s: float) -> None:
+        """Close the socket (the worker exits on it), wait up to ``grace_s``, then kill."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._process is not None:
+            try:
+                self._process.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+
+
+class DecodePool:
+    """Worker processes that decode export bodies; ``start`` before use, ``stop`` after.
+
+    Also an async context manager. Bodies under ``min_body_bytes`` decode inline.
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        *,
+        min_body_bytes: int = DEFAULT_MIN_BODY_BYTES,
+        max_waiting_bytes: int = DEFAULT_MAX_WAITING_BYTES,
+        decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("a decode pool needs at least one worker; use InlineDecoder for 0")
+        self._workers = [_Worker() for _ in range(workers)]
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._threads: ThreadPoolExecutor | None = None
+        self._inline = InlineDecoder()
+        self._min_body_bytes = min_body_bytes
+        self._max_waiting_bytes = max_waiting_bytes
+        self._decode_timeout_s = decode_timeout_s
+        self._pending_bytes = 0
+        self._in_flight = 0
+        self._drained = asyncio.Event()
+        self._closing = False
+        self.replaced_workers = 0
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """The process ids of the running workers (for monitoring and tests)."""
+        return [pid for worker in self._workers if (pid := worker.pid) is not None]
+
+    async def start(self) -> None:
+        """Start every worker process; ``OSError`` if one cannot be. Each worker's first
+        decode waits until it is ready, so a server need not wait for their imports."""
+        if self._threads is not None:
+            return
+        try:
+            for worker in self._workers:
+                worker.launch()
+        except BaseException:
+            await asyncio.to_thread(self._stop_workers, 0)
+            raise
+        for worker in self._workers:
+            self._idle.put(worker)
+        self._threads = ThreadPoolExecutor(len(self._workers), thread_name_prefix="traceway-decode")
+        self._drained.set()
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Refuse new bodies, let running decodes finish (up to ``grace_s``), end the
+        workers and wait for them. Idempotent."""
+        self._closing = True
+        threads, self._threads = self._threads, None
+        if threads is None:
+            return
+        try:
+            await asyncio.wait_for(self._drained.wait(), grace_s)
+        except TimeoutError:
+            # Stuck decodes: their threads see the workers die and answer "retry later".
+            await asyncio.gather(*(asyncio.to_thread(worker.kill) for worker in self._workers))
+        await asyncio.to_thread(threads.shutdown, wait=True)
+        await asyncio.to_thread(self._stop_workers, grace_s)
+
+    async def __aenter__(self) -> DecodePool:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def decode(self, body: bytes, body_format: BodyFormat) -> DecodedSpans:
+        """The spans of ``body``, decoded by a worker when it is large enough."""
+        if len(body) < self._min_body_bytes:
+            return await self._inline.decode(body, body_format)
+        threads = self._threads
+        if threads is None or self._closing:
+            raise RetryLaterError("traceway is shutting down", _RETRY_AFTER_S)
+        if self._pending_bytes and self._pending_bytes + len(body) > self._max_waiting_bytes:
+            raise RetryLaterError(
+                f"decoders are busy ({self._pending_bytes} bytes of exports waiting)",
+                _RETRY_AFTER_S,
+            )
+        self._pending_bytes += len(body)
+        self._in_flight += 1
+        self._drained.clear()
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(threads, self._decode_on_worker, body_format, body)
+        finally:
+            self._pending_bytes -= len(body)
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._drained.set()
+
+    def _decode_on_worker(self, body_format: BodyFormat, body: bytes) -> DecodedSpans:
+        """On a pool thread: decode on an idle worker, again on a new one if it dies."""
+        worker = self._idle.get()  # never waits: one thread per worker
+        try:
+            try:
+                return self._running(worker).decode(body_format, body, self._decode_timeout_s)
+            except _WorkerLostError:
+                worker.kill()  # and the body is decoded again, by a new process
+            try:
+                return self._running(worker).decode(body_format, body, self._decode_timeout_s)
+            except _WorkerLostError as lost:
+                worker.kill()
+                raise RetryLaterError(
+                    f"decode worker process died twice on this export ({lost}); send it again",
+                    _RETRY_AFTER_S,
+                ) from lost
+        finally:
+            self._idle.put(worker)
+
+    def _running(self, worker: _Worker) -> _Worker:
+        """``worker``, replaced by a new process first if it is not running."""
+        if not worker.running():
+            if self._closing:
+                raise RetryLaterError("traceway is shutting down", _RETRY_AFTER_S)
+            worker.stop(0)
+            try:
+                worker.start()
+            except OSError as exc:
+                raise RetryLaterError(str(exc), _RETRY_AFTER_S) from exc
+            self.replaced_workers += 1
+        return worker
+
+    def _stop_workers(self, grace_s: float) -> None:
+        for worker in self._workers:
+            worker.stop(grace_s)
