@@ -117,13 +117,17 @@ def test_service_keeps_serving_counts_dropped_spans_and_recovers(tmp_path: Path)
 
     # After the final flush every span is accounted for: handed to the exporter or
     # dropped from the full queue; delivered, or failed and counted. What the backend
-    # holds is exactly what the counters say was delivered.
+    # holds is exactly what the counters say was delivered. (The SDK may count a span
+    # as dropped and still queue it, when its worker empties the full queue between
+    # the check and the append, so "dropped" can exceed the spans really lost.)
     final = json.loads(out.splitlines()[-1])
     assert final["queue_size"] == 0
-    assert final["ended"] == final["handed_to_exporter"] + final["dropped_queue_full"]
+    assert final["handed_to_exporter"] <= final["ended"]
+    assert final["ended"] <= final["handed_to_exporter"] + final["dropped_queue_full"]
     assert final["handed_to_exporter"] == final["exported"] + final["export_failed"]
     assert final["export_failed"] > 0
     assert len(stored) < MAX_SEARCH_LIMIT, "the search may have left traces out"
     assert stored_spans(stored) == final["exported"] > 0
-    lost = final["dropped_queue_full"] + final["export_failed"]
-    assert lost == final["ended"] - stored_spans(stored)
+    lost = final["ended"] - stored_spans(stored)
+    assert lost == final["ended"] - final["handed_to_exporter"] + final["export_failed"]
+    assert lost <= final["dropped_queue_full"] + final["export_failed"]

@@ -78,7 +78,10 @@ def test_spans_dropped_or_not_delivered_are_counted_in_the_services_meter_provid
     dropped = totals.get((processed, "queue_full"), 0)
     handed = totals.get((processed, None), 0)
     assert dropped > 0
-    assert handed + dropped == SPANS
+    # Every span is handed on or counted as dropped. The SDK may count a span as dropped
+    # and still queue it, when its worker empties the full queue between the check and
+    # the append, so the sum can exceed SPANS.
+    assert handed < SPANS <= handed + dropped
     assert totals.get((exported, None), 0) == 0
     assert sum(n for (name, error), n in totals.items() if name == exported and error) == handed
 
