@@ -1,9 +1,10 @@
 """Query latency of the DuckDB store at 1 M and 10 M spans, and of the HTTP API under ingest.
 
 Builds (once, cached in ``bench/.cache/``) a store per size: the ``_traffic`` spans
-spread over 24 hours, written with ``DuckDBStore.write_spans`` in large batches, so
-the file holds exactly what the server would store. Then times each query of the
-storage API, repeated, and prints the median and the p99:
+spread over 24 hours, written with ``DuckDBStore.write_spans`` in the batches the
+server commits (``DEFAULT_MAX_BATCH_SPANS``), so the file holds exactly what the
+server would store. Then times each query of the storage API, repeated, and prints
+the median and the p99:
 
 - services; operations of a service; trace by id (a different id each run);
 - search by service + 1 h window, by service + operation + min duration, by one
@@ -36,15 +37,16 @@ from _serve import start_server
 from _traffic import TrafficGenerator
 from ingest import ClientResults, build_payloads, run_client
 
+from traceway.pipeline.commit import DEFAULT_MAX_BATCH_SPANS
 from traceway.storage.api import OperationQuery, StatsQuery, TraceQuery
 from traceway.storage.duckdb import DuckDBStore
+from traceway.storage.duckdb.schema import SCHEMA_VERSION
 
 CACHE = Path(__file__).parent / ".cache"
 DAY_NS = 86_400 * 10**9
 HOUR_NS = 3_600 * 10**9
 MS = 10**6
 END_NS = 1_750_000_000 * 10**9  # the data's last day ends here
-BUILD_BATCH_SPANS = 100_000
 GENERATOR_VERSION = 1  # bump when _traffic changes what it generates
 
 GOALS_MS = {
@@ -62,7 +64,8 @@ GOALS_MS = {
 
 
 def store_path(size: int) -> Path:
-    return CACHE / f"query-{size}-v{GENERATOR_VERSION}.duckdb"
+    """The cached store: a new one for new generated spans or a new schema."""
+    return CACHE / f"query-{size}-v{GENERATOR_VERSION}-schema{SCHEMA_VERSION}.duckdb"
 
 
 def build_store(size: int) -> Path:
@@ -80,7 +83,7 @@ def build_store(size: int) -> Path:
     written = 0
     with DuckDBStore(partial) as store:
         while written < size:
-            spans = generator.spans(min(BUILD_BATCH_SPANS, size - written))
+            spans = generator.spans(min(DEFAULT_MAX_BATCH_SPANS, size - written))
             store.write_spans(spans)
             written += len(spans)
             rate = written / (time.perf_counter() - began)

@@ -12,7 +12,7 @@ import pytest
 from tests.storage.fixture_data import load_spans
 from traceway.model import Resource, Span
 from traceway.storage import open_store
-from traceway.storage.api import StorageError, TraceQuery
+from traceway.storage.api import OperationQuery, StorageError, TraceQuery
 from traceway.storage.duckdb import DuckDBStore
 from traceway.storage.memory import MemoryStore
 
@@ -177,3 +177,25 @@ def test_ids_reused_with_another_start_time_read_back_as_the_first_span(tmp_path
         assert trace.spans == (first,)
         assert [t.spans for t in store.find_traces(TraceQuery())] == [(first,)]
     assert _count(tmp_path / "traces.duckdb", "spans") == 2
+
+
+def test_a_batch_of_many_new_names_keys_and_resources_is_listed_whole(tmp_path: Path) -> None:
+    count = 3000
+    spans = [
+        _span(
+            number,
+            name=f"op {number}",
+            attributes={f"key.{number}": number},
+            resource=Resource({"service.name": f"svc {number % 7}", "host.id": str(number)}),
+        )
+        for number in range(1, count + 1)
+    ]
+    with DuckDBStore(tmp_path / "traces.duckdb") as store:
+        store.write_spans(spans)
+        services = store.get_services()
+        names = {op.name for s in services for op in store.get_operations(OperationQuery(s))}
+        found = store.find_trace_ids(TraceQuery(tags={"key.2999": "2999"}, limit=5))
+    assert services == [f"svc {n}" for n in range(7)]
+    assert names == {f"op {number}" for number in range(1, count + 1)}
+    assert found == [f"{2999:032x}"]
+    assert _count(tmp_path / "traces.duckdb", "resources") == count

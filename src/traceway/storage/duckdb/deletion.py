@@ -1,9 +1,11 @@
 """Deleting whole traces older than a cutoff, with the lookup rows only they used.
 
 A trace goes when its last span starts before the cutoff, so a trace is never cut
-in half. ``traces`` says which traces those are without reading ``spans``; the
-span delete also filters on the start time, which lets DuckDB skip the row groups
-of newer spans. Operations, resources and scopes are dropped only when no span is
+in half. ``traces`` says which traces those are without reading ``spans``: by trace
+key (``trace_lookup``), so a trace sharing its key with a newer one (one in a few
+thousand in a store of millions of traces) stays until that one goes too. The span
+delete also filters on the start time, which lets DuckDB skip the row groups of
+newer spans. Operations, resources and scopes are dropped only when no span is
 left that uses them, and only those the deleted spans used are looked at.
 """
 
@@ -11,24 +13,25 @@ from __future__ import annotations
 
 import duckdb
 
+from traceway.storage.duckdb.trace_lookup import TRACE_KEY
 from traceway.storage.duckdb.transaction import transaction
 
 __all__ = ["delete_traces_before", "oldest_start_ns", "storage_bytes"]
 
 _EXPIRED = """
 CREATE OR REPLACE TEMP TABLE expired AS
-SELECT trace_id FROM traces GROUP BY trace_id HAVING max(start_max_ns) < ?
+SELECT trace_key FROM traces GROUP BY trace_key HAVING max(start_max_ns) < ?
 """
-_EXPIRED_USES = """
+_EXPIRED_USES = f"""
 CREATE OR REPLACE TEMP TABLE expired_uses AS
 SELECT DISTINCT service_name, name, kind, resource_id, scope_id FROM spans
-WHERE start_time_ns < ? AND trace_id IN (SELECT trace_id FROM expired)
-"""
-_DELETE_SPANS = """
+WHERE start_time_ns < ? AND {TRACE_KEY} IN (SELECT trace_key FROM expired)
+"""  # noqa: S608
+_DELETE_SPANS = f"""
 DELETE FROM spans
-WHERE start_time_ns < ? AND trace_id IN (SELECT trace_id FROM expired)
-"""
-_DELETE_TRACES = "DELETE FROM traces WHERE trace_id IN (SELECT trace_id FROM expired)"
+WHERE start_time_ns < ? AND {TRACE_KEY} IN (SELECT trace_key FROM expired)
+"""  # noqa: S608
+_DELETE_TRACES = "DELETE FROM traces WHERE trace_key IN (SELECT trace_key FROM expired)"
 _DELETE_OPERATIONS = """
 DELETE FROM operations o
 WHERE EXISTS (

@@ -12,6 +12,7 @@ from traceway.model import Span, SpanKind, Trace, is_valid_trace_id
 from traceway.storage.api import Operation, OperationQuery, TraceQuery
 from traceway.storage.duckdb.rows import SPAN_COLUMNS, ReferenceRows
 from traceway.storage.duckdb.search import span_filter
+from traceway.storage.duckdb.trace_lookup import trace_bounds
 from traceway.storage.duckdb.windows import TimeRange, search_windows
 
 __all__ = [
@@ -55,12 +56,6 @@ def _time_groups(bounds: list[tuple[int, int, int]]) -> list[tuple[int, int, lis
         else:
             groups.append((low, high, [trace_id]))
     return groups
-
-
-def _trace_id_param(trace_id: str) -> str:
-    """A trace id as a parameter for ``CAST(? AS UHUGEINT)``: exact, where a Python int
-    above 2**64 may be bound as a DOUBLE."""
-    return "0x" + trace_id
 
 
 def _in_list(count: int) -> str:
@@ -163,11 +158,7 @@ def _traces(
     """
     if not trace_ids:
         return []
-    bounds = cur.execute(
-        "SELECT min(start_min_ns), max(start_max_ns), trace_id FROM traces "  # noqa: S608
-        f"WHERE trace_id IN ({_in_list(len(trace_ids))}) GROUP BY trace_id",
-        [_trace_id_param(trace_id) for trace_id in trace_ids],
-    ).fetchall()
+    bounds = trace_bounds(cur, trace_ids)
     if not bounds:
         return []
     whole = _whole_rows(cur, bounds, limit)
@@ -219,7 +210,7 @@ def _matches_in(
     limit: int,
 ) -> list[str]:
     """Matching trace ids by their newest matching span that starts inside the window."""
-    found = span_filter(query)
+    found = span_filter(query, cur)
     where, params = found.where, list(found.params)
     if start_min is not None:
         where += " AND s.start_time_ns >= ?"
@@ -254,7 +245,7 @@ def find_trace_ids(
     found: list[str] = []
     seen: set[str] = set()
     for start_min, start_max in search_windows(
-        query.start_time_min_ns, query.start_time_max_ns, stored
+        query.start_time_min_ns, query.start_time_max_ns, stored, lambda: len(found), query.limit
     ):
         for trace_id in _matches_in(cur, query, start_min, start_max, query.limit + len(found)):
             if trace_id not in seen:

@@ -10,13 +10,16 @@ import duckdb
 
 from traceway.model import InstrumentationScope, Resource, Span, SpanKind, StatusCode
 from traceway.storage.attribute_entries import decode_entries
-from traceway.storage.typed_json import decode_events, decode_links
+from traceway.storage.duckdb.attribute_columns import entries
+from traceway.storage.duckdb.event_columns import events
+from traceway.storage.typed_json import decode_links
 
 __all__ = ["RESOURCE_COLUMNS", "SCOPE_COLUMNS", "SPAN_COLUMNS", "ReferenceRows", "SpanDecoder"]
 
 SPAN_COLUMNS = """
     s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_time_ns, s.duration_ns,
-    s.status_code, s.status_message, s.attributes, s.attributes_extra, s.events, s.links,
+    s.status_code, s.status_message, s.attributes_common, s.attributes_varying,
+    s.attributes_extra, s.events, s.event_offsets_ns, s.links,
     s.trace_state, s.flags,
     s.dropped_attributes_count, s.dropped_events_count, s.dropped_links_count,
     s.resource_id, s.scope_id
@@ -63,9 +66,11 @@ class SpanDecoder:
             duration,
             status_code,
             status_message,
-            attributes,
+            attributes_common,
+            attributes_varying,
             attributes_extra,
-            events,
+            event_texts,
+            event_offsets,
             links,
             trace_state,
             flags,
@@ -78,17 +83,19 @@ class SpanDecoder:
         return Span(
             trace_id=f"{trace_id:032x}",
             span_id=f"{span_id:016x}",
-            parent_span_id=f"{parent_span_id:016x}" if parent_span_id is not None else "",
+            parent_span_id=f"{parent_span_id:016x}" if parent_span_id else "",
             name=name,
             kind=_KINDS[kind],
             start_time_unix_nano=start,
             end_time_unix_nano=start + duration,
-            attributes=decode_entries(attributes, attributes_extra),
+            attributes=decode_entries(
+                entries(attributes_common, attributes_varying), attributes_extra
+            ),
             status_code=_STATUS_CODES[status_code],
             status_message=status_message,
             resource=self._resources[resource_id],
             scope=self._scopes[scope_id],
-            events=decode_events(events),
+            events=events(start, event_offsets, event_texts),
             links=decode_links(links),
             trace_state=trace_state,
             flags=flags,

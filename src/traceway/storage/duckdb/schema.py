@@ -1,15 +1,33 @@
 """The tables of a traceway DuckDB file, created on first open and checked after.
 
-One row per span in ``spans``, laid out for DuckDB's column compression: ids as
-integers (a trace id is a ``UHUGEINT``, compressed to a few bytes per span because
-each batch is stored sorted by trace id), service and span names as plain strings
-(dictionary-compressed), times as integer nanoseconds, attribute maps as lists of
-text entries (``storage.attribute_entries``), events and links as typed JSON.
+One row per span in ``spans``, laid out for DuckDB's column compression (about 48
+bytes per span for ``bench/query.py``'s spans): ids as integers (a trace id is a
+``UHUGEINT``, compressed to a few bytes per span because each batch is stored trace
+by trace, traces in order of their first start, which also keeps neighbouring start
+times close), service and span names as plain strings (dictionary-compressed), times
+as integer nanoseconds, links as typed JSON, events as typed JSON without their
+times, kept as offsets from the span's start (``event_columns``).
+
+A span's attribute entries (``storage.attribute_entries``) are split in two by how
+varied their key's values are in the written batch (``attribute_columns``): entries
+of keys whose values repeat (``http.route``, ``db.system``, ...) are joined into one
+text, ``attributes_common``, that spans of one kind share, so DuckDB's dictionary
+keeps it once; the others (ids, addresses, ports) stay a list, ``attributes_varying``.
+
+``parent_resource_id`` is the parent's resource when the parent came in the same
+batch (most do): dependencies need no join for those spans (``aggregates``).
+
 Resources and instrumentation scopes, repeated by nearly every span, live once
 each in ``resources`` and ``scopes`` under small ids; ``operations`` holds every
 (service, span name, kind) that has spans, so listing them reads a tiny table;
-``traces`` says when each trace's spans start, so a trace is found without reading
-every span.
+``attribute_types`` every value type each span attribute key was written with, so
+that a tag search looks only for those (never pruned: a stale row costs a search
+one needless comparison); ``traces`` says when each trace's spans start, one row
+per trace per batch under a 32-bit key of the trace id (``trace_lookup``), so a
+trace is found without reading every span.
+
+Where most spans have nothing, a column holds 0 or an empty value rather than NULL
+when that is unambiguous: a column without NULLs needs no validity mask on disk.
 
 There is no primary key: an index on the ids would cost more than the rest of a
 span on disk and most of the insert time. The writer keeps writes idempotent.
@@ -24,7 +42,7 @@ from traceway.storage.duckdb.transaction import transaction
 
 __all__ = ["SCHEMA_VERSION", "ensure_schema"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _META = "CREATE TABLE IF NOT EXISTS traceway_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
 _TABLES = """
@@ -48,19 +66,25 @@ CREATE TABLE scopes (
     schema_url VARCHAR NOT NULL
 );
 CREATE TABLE traces (
-    trace_id UHUGEINT NOT NULL,       -- one row per trace per written batch:
+    trace_key UINTEGER NOT NULL,      -- one row per trace per written batch (trace_lookup):
     start_min_ns BIGINT NOT NULL,     -- where in time that batch's spans of the trace are,
     start_max_ns BIGINT NOT NULL      -- so reading a trace scans one row in eight, then
-);                                    -- only the row groups of spans around that time
+);                                    -- only the row groups of spans around that time;
+                                      -- dependencies and deletion read it too
 CREATE TABLE operations (
     service_name VARCHAR NOT NULL,
     name VARCHAR NOT NULL,
     kind UTINYINT NOT NULL
 );
+CREATE TABLE attribute_types (        -- every (key, type letter) of span entries written
+    key VARCHAR NOT NULL,             -- as in an entry (escaped)
+    type VARCHAR NOT NULL
+);
 CREATE TABLE spans (
     trace_id UHUGEINT NOT NULL,
     span_id UBIGINT NOT NULL,
-    parent_span_id UBIGINT,           -- NULL for a root span
+    parent_span_id UBIGINT NOT NULL,  -- 0 (no valid span id) for a root span
+    parent_resource_id UINTEGER NOT NULL, -- the parent's if written in the same batch, else 0
     service_name VARCHAR NOT NULL,    -- the resource's service.name, for search
     name VARCHAR NOT NULL,
     kind UTINYINT NOT NULL,
@@ -70,9 +94,11 @@ CREATE TABLE spans (
     status_message VARCHAR NOT NULL,
     resource_id UINTEGER NOT NULL,
     scope_id UINTEGER NOT NULL,
-    attributes VARCHAR[],             -- attribute_entries; NULL when there are none
+    attributes_common VARCHAR NOT NULL,  -- RS entry RS entry ... RS, or empty
+    attributes_varying VARCHAR[] NOT NULL,  -- the other entries
     attributes_extra VARCHAR,         -- typed JSON of list and dict values, else NULL
-    events VARCHAR,
+    events VARCHAR,                   -- see event_columns: without their times ...
+    event_offsets_ns BIGINT[],        -- ... which are these offsets from the start
     links VARCHAR,
     trace_state VARCHAR NOT NULL,
     flags UINTEGER NOT NULL,

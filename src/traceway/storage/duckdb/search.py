@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import duckdb
+
 from traceway.model import StatusCode
 from traceway.storage.api import TraceQuery
-from traceway.storage.attribute_entries import needles
+from traceway.storage.attribute_entries import SEPARATOR, escape_key, needles
+from traceway.storage.duckdb.attribute_columns import entry_condition
 from traceway.storage.search_text import SPAN_KIND_TAG, STATUS_CODE_TAG
 
 __all__ = ["SpanFilter", "span_filter"]
@@ -23,18 +26,30 @@ class SpanFilter:
     params: list[object]
 
 
-def _entries_condition(column: str, candidates: list[str]) -> str:
-    return "(" + " OR ".join(f"list_contains({column}, ?)" for _ in candidates) + ")"
+def _stored_types(cur: duckdb.DuckDBPyConnection, key: str) -> set[str]:
+    """The type letters span entries of ``key`` (escaped) were written with."""
+    rows = cur.execute("SELECT type FROM attribute_types WHERE key = ?", [key]).fetchall()
+    return {letter for (letter,) in rows}
 
 
-def _tag_condition(key: str, value: str) -> tuple[str, list[object]]:
+def _tag_condition(
+    key: str, value: str, cur: duckdb.DuckDBPyConnection | None
+) -> tuple[str, list[object]]:
     candidates = needles(key, value)
-    in_resources = _entries_condition("attributes", candidates)
+    in_span_candidates = candidates
+    if cur is not None:
+        prefix = escape_key(key) + SEPARATOR
+        types = _stored_types(cur, escape_key(key))
+        in_span_candidates = [c for c in candidates if c[len(prefix)] in types]
+    in_span, params = (
+        entry_condition("s", in_span_candidates) if in_span_candidates else ("FALSE", [])
+    )
+    in_resources = " OR ".join("list_contains(attributes, ?)" for _ in candidates)
     alternatives = [
-        _entries_condition("s.attributes", candidates),
+        in_span,
         f"s.resource_id IN (SELECT resource_id FROM resources WHERE {in_resources})",  # noqa: S608
     ]
-    params: list[object] = [*candidates, *candidates]
+    params += candidates
     if key == "span.kind" and value in _KIND_BY_TAG:
         alternatives.append("s.kind = ?")
         params.append(int(_KIND_BY_TAG[value]))
@@ -47,8 +62,14 @@ def _tag_condition(key: str, value: str) -> tuple[str, list[object]]:
     return "(" + " OR ".join(alternatives) + ")", params
 
 
-def span_filter(query: TraceQuery) -> SpanFilter:
-    """The condition a span must meet to make its trace a match for ``query``."""
+def span_filter(query: TraceQuery, cur: duckdb.DuckDBPyConnection | None = None) -> SpanFilter:
+    """The condition a span must meet to make its trace a match for ``query``.
+
+    With ``cur``, a tag is looked for only as the value types its key was stored
+    with (``attribute_types``): fewer comparisons per span. The condition then holds
+    for the spans stored when it was made; spans written later with a new type of
+    that key are missed by it.
+    """
     conditions: list[str] = ["TRUE"]
     params: list[object] = []
 
@@ -76,6 +97,6 @@ def span_filter(query: TraceQuery) -> SpanFilter:
     if query.errors_only:
         add("s.status_code = ?", int(StatusCode.ERROR))
     for key, value in query.tags.items():
-        condition, values = _tag_condition(key, value)
+        condition, values = _tag_condition(key, value, cur)
         add(condition, *values)
     return SpanFilter(" AND ".join(conditions), params)

@@ -6,13 +6,13 @@ start time lets a query on a recent window skip the older row groups.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 __all__ = ["TimeRange", "search_windows"]
 
 FIRST_WINDOW_SHARE = 64
-"""The first (newest) window covers 1/64 of the searched time; each next one doubles."""
+"""The first (newest) window covers 1/64 of the searched time (see ``search_windows``)."""
 MIN_WINDOW_NS = 60 * 10**9
 
 
@@ -28,13 +28,22 @@ class TimeRange:
 
 
 def search_windows(
-    start_min_ns: int | None, start_max_ns: int | None, stored: TimeRange | None
+    start_min_ns: int | None,
+    start_max_ns: int | None,
+    stored: TimeRange | None,
+    found: Callable[[], int] | None = None,
+    wanted: int = 0,
 ) -> Iterator[tuple[int | None, int | None]]:
     """Disjoint inclusive windows covering [start_min_ns, start_max_ns], newest first.
 
     None is an open end. The first window is open above and the last open below
     wherever the query is, so spans outside ``stored`` (written since it was read)
     are still found: ``stored`` only decides where the windows are cut.
+
+    Each window is twice as wide as the one before, until ``found`` (asked after
+    each window) says how many of the ``wanted`` matches the windows so far held:
+    then the next window is as wide as the rate found so far says the rest needs,
+    and a quarter more, so that a rare match is not looked for in many small steps.
     """
     if stored is None:
         yield start_min_ns, start_max_ns
@@ -47,6 +56,10 @@ def search_windows(
     while edge > low:
         yield edge + 1, upper
         upper = edge
-        width *= 2
+        matches = found() if found is not None else 0
+        if 0 < matches < wanted:
+            width = max((wanted - matches) * (high - edge) * 5 // (4 * matches), MIN_WINDOW_NS)
+        else:
+            width *= 2
         edge -= width
     yield start_min_ns, upper

@@ -1,0 +1,136 @@
+"""The compact layout of the DuckDB file: what goes where, and that spans read back whole.
+
+Attribute entries split into a shared text and a list, event times as offsets, and
+traces looked up by a 32-bit key: each is a way of storing a span that must give
+back exactly the span written, and find it exactly as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from traceway.model import Event, Resource, Span, Trace
+from traceway.storage.api import DependencyLink, TraceQuery
+from traceway.storage.duckdb import DuckDBStore
+from traceway.storage.duckdb.attribute_columns import REPEATS_FOR_COMMON, entries, split_entries
+
+
+def _span(trace: int, number: int, **changes: object) -> Span:
+    span = Span(
+        f"{trace:032x}",
+        f"{number:016x}",
+        "op",
+        1_000 * number,
+        1_000 * number + 500,
+        resource=Resource({"service.name": "svc"}),
+    )
+    return dataclasses.replace(span, **changes)  # type: ignore[arg-type]
+
+
+def _column(path: Path, sql: str) -> list[object]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return [row[0] for row in con.execute(sql).fetchall()]
+
+
+def test_repeated_values_share_a_text_and_the_others_stay_a_list(tmp_path: Path) -> None:
+    path = tmp_path / "traces.duckdb"
+    count = 2 * REPEATS_FOR_COMMON
+    spans = [
+        _span(1, n, attributes={"route": "/users", "user": f"u{n}", "odd": "a\x1eb" if n else "c"})
+        for n in range(1, count + 1)
+    ]
+    with DuckDBStore(path) as store:
+        store.write_spans(spans)
+        trace = store.get_trace(f"{1:032x}")
+        assert trace is not None
+        assert trace.spans == tuple(spans)
+        # A value holding the separator is found, in the list, like any other.
+        assert store.find_trace_ids(TraceQuery(tags={"odd": "a\x1eb"})) == [f"{1:032x}"]
+        assert store.find_trace_ids(TraceQuery(tags={"route": "/users"})) == [f"{1:032x}"]
+        assert store.find_trace_ids(TraceQuery(tags={"user": "u3"})) == [f"{1:032x}"]
+        assert store.find_trace_ids(TraceQuery(tags={"route": "/user"})) == []
+    common = set(_column(path, "SELECT attributes_common FROM spans"))
+    assert common == {"\x1eroute\x1fs/users\x1e"}
+    varying = _column(path, "SELECT attributes_varying FROM spans ORDER BY span_id")
+    assert varying[0] == ["user\x1fsu1", "odd\x1fsa\x1eb"]
+
+
+def test_a_key_stored_with_a_new_type_is_found_as_each(tmp_path: Path) -> None:
+    with DuckDBStore(tmp_path / "traces.duckdb") as store:
+        store.write_spans([_span(1, 1, attributes={"n": 5})])
+        assert store.find_trace_ids(TraceQuery(tags={"n": "5"})) == [f"{1:032x}"]
+        store.write_spans([_span(2, 2, attributes={"n": "5"})])
+        store.write_spans([_span(3, 3, attributes={"n": 5.0})])
+        found = store.find_trace_ids(TraceQuery(tags={"n": "5"}))
+        assert sorted(found) == [f"{1:032x}", f"{2:032x}"]
+        assert store.find_trace_ids(TraceQuery(tags={"n": "5.0"})) == [f"{3:032x}"]
+
+
+def test_events_read_back_exactly_whatever_their_times(tmp_path: Path) -> None:
+    events = (
+        Event(500, "before the start", {"inf": float("inf"), "bytes": b"\x00"}),
+        Event(1_000, "at the start", {"nested": {"list": [1, "two", None]}}, 2),
+        Event(2**64 - 1, "latest possible"),
+    )
+    spans = [
+        _span(1, 1, events=events[:2]),
+        _span(1, 2, events=events),  # the last offset does not fit: stored as sent
+        _span(1, 3, events=(Event(2**63 - 1, "far later"),)),
+        # DuckDB writes 1e-07 as 1e-7 and escapes control characters its own way: as sent.
+        _span(1, 4, events=(Event(5_000, "small", {"f": 1e-07}),)),
+        _span(1, 5, events=(Event(6_000, "big", {"i": 2**70, "s": "\u00e9"}),)),
+        _span(1, 6, events=(Event(7_000, "control", {"s": "\x1f"}),)),
+    ]
+    with DuckDBStore(tmp_path / "traces.duckdb") as store:
+        store.write_spans(spans)
+        trace = store.get_trace(f"{1:032x}")
+    assert trace == Trace(f"{1:032x}", tuple(spans))
+    offsets = _column(
+        tmp_path / "traces.duckdb", "SELECT event_offsets_ns FROM spans ORDER BY span_id"
+    )
+    assert offsets == [[-500, 0], None, [2**63 - 1 - 3_000], None, [1_000], None]
+
+
+def test_traces_sharing_a_key_stay_apart(tmp_path: Path) -> None:
+    # The trace key is the low 32 bits of the id: these two share it.
+    old, new = 0xA << 96 | 0x1234, 0xB << 96 | 0x1234
+    caller, callee = Resource({"service.name": "a"}), Resource({"service.name": "b"})
+    old_spans = [
+        _span(old, 1, resource=caller),
+        _span(old, 2, parent_span_id=f"{1:016x}", resource=callee),
+    ]
+    new_spans = [_span(new, 3, start_time_unix_nano=10**9, end_time_unix_nano=10**9 + 1)]
+    with DuckDBStore(tmp_path / "traces.duckdb") as store:
+        store.write_spans(old_spans)
+        store.write_spans(new_spans)
+        assert store.get_trace(f"{old:032x}") == Trace(f"{old:032x}", tuple(old_spans))
+        assert store.get_trace(f"{new:032x}") == Trace(f"{new:032x}", tuple(new_spans))
+        assert store.get_trace(f"{0xC << 96 | 0x1234:032x}") is None
+        assert store.get_dependencies(0, 10_000) == [DependencyLink("a", "b", 1, 0, 500)]
+        # The old trace is past the cutoff, but goes only with the one sharing its key.
+        assert store.delete_traces_before(10**6) == 0
+        assert store.get_trace(f"{old:032x}") is not None
+        assert store.delete_traces_before(2 * 10**9) == 3
+        assert store.get_trace(f"{old:032x}") is None
+        assert store.get_trace(f"{new:032x}") is None
+
+
+def test_the_split_keeps_every_entry_of_sliced_and_chunked_batches() -> None:
+    rows: list[list[str] | None] = [
+        [f"route\x1fs/r{n % 2}", f"user\x1fsu{n}", "odd\x1fsa\x1eb"] if n % 5 else None
+        for n in range(200)
+    ]
+    column = pa.array(rows, pa.list_(pa.string()))
+    for attributes in (column.slice(7, 150), pa.chunked_array([column[:90], column[90:]])):
+        split = split_entries(attributes)
+        expected = attributes.to_pylist()
+        assert len(split.common) == len(split.varying) == len(expected)
+        for common, varying, original in zip(
+            split.common.to_pylist(), split.varying.to_pylist(), expected, strict=True
+        ):
+            assert entries(common, varying) == sorted(original or [], key=lambda e: e[0] != "r")
+        assert set(split.types) == {("route", "s"), ("user", "s"), ("odd", "s")}
