@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.e2e.serve_process import ServeProcess, start_serve
+from tests.processes import child_pids
 from traceway.model import Span
 from traceway.receivers.otlp_decode import OtlpDecodeError, decode_protobuf
 from traceway.receivers.otlp_encode import encode_protobuf
@@ -37,20 +38,6 @@ from traceway.receivers.otlp_encode import encode_protobuf
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
 WORKERS = 2
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 def exists(pid: int) -> bool:
@@ -71,8 +58,8 @@ def wait_for(condition: object, timeout_s: float = 30) -> bool:
 
 
 def workers_of(serve: ServeProcess) -> list[int]:
-    assert wait_for(lambda: len(children_of(serve.process.pid)) == WORKERS)
-    return children_of(serve.process.pid)
+    assert wait_for(lambda: len(child_pids(serve.process.pid)) == WORKERS)
+    return child_pids(serve.process.pid)
 
 
 @pytest.fixture
@@ -190,7 +177,7 @@ def kill_a_busy_worker(serve: ServeProcess) -> None:
     baseline: dict[int, int] = {}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        for pid in children_of(serve.process.pid):
+        for pid in child_pids(serve.process.pid):
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:

@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from tests.processes import child_pids
 from traceway.model import Span
 from traceway.pipeline.api import RetryLaterError
 from traceway.receivers.decode_pool import (
@@ -67,27 +68,12 @@ def with_bad_span_id(body: bytes) -> bytes:
     return request.SerializeToString()
 
 
-def children_of(pid: int) -> list[int]:
-    """The live processes whose parent is ``pid`` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return pid in children_of(os.getpid())
+    return pid in child_pids(os.getpid())
 
 
 def cpu_ticks(pid: int) -> int:
