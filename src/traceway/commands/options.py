@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from traceway.api.go_duration import parse_go_duration
 
-__all__ = ["count", "duration", "port", "rate", "size"]
+__all__ = ["count", "count_or_zero", "duration", "port", "rate", "size"]
 
 _SIZE_UNITS = {
     "": 1,
@@ -66,6 +66,16 @@ def count(text: str) -> int:
     if not digits.isdigit() or int(digits) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return int(digits)
+
+
+def count_or_zero(text: str) -> int:
+    """A whole number, 0 or more, digits grouped as for ``count``."""
+    if text.strip() == "0":
+        return 0
+    try:
+        return count(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)") from None
 
 
 def rate(maximum: float) -> Callable[[str], float]:

@@ -138,7 +138,7 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     )
     serve.add_argument(
         "--decode-workers",
-        type=_workers,
+        type=options.count_or_zero,
         default=os.environ.get("TRACEWAY_DECODE_WORKERS") or str(default_decode_workers()),
         metavar="N",
         help="processes that decode large OTLP exports beside the server; 0 decodes "
@@ -273,18 +273,6 @@ def _limit(text: str) -> int | None:
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a limit (a positive whole number, or 0 or 'off' for none)"
-        ) from None
-
-
-def _workers(text: str) -> int:
-    """A number of worker processes: 0 or more."""
-    if text.strip() == "0":
-        return 0
-    try:
-        return options.count(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number of processes (0 or more)"
         ) from None
 
 
