@@ -16,6 +16,9 @@ from traceway.commands.serve import default_data_dir
 from traceway.demo.faults import SERVICES, FaultError, FaultPlan
 from traceway.demo.supervisor import DemoConfig, DemoError, Supervisor
 from traceway.demo.traffic import SCENARIOS
+from traceway.server import DATABASE_FILE
+from traceway.storage.api import StorageError
+from traceway.storage.duckdb.schema import SCHEMA_VERSION, stored_schema_version
 
 __all__ = ["add_parser", "config_from", "run"]
 
@@ -126,11 +129,37 @@ def run(args: argparse.Namespace) -> int:
     except FaultError as exc:
         print(f"traceway demo: {exc}", file=sys.stderr)
         return 2
+    if config.data_dir is not None and (moved := _set_aside_older_store(config.data_dir)):
+        print(
+            "traceway demo: the demo's trace store was written by another traceway "
+            f"version; moved it to {moved} and starting a new one"
+        )
     try:
         return asyncio.run(_run(config))
     except DemoError as exc:
         print(f"traceway demo: {exc}", file=sys.stderr)
         return 1
+
+
+def _set_aside_older_store(data_dir: Path) -> Path | None:
+    """Rename a store of another schema version out of the way, never deleting it.
+
+    The demo's traces are its own generated traffic, so a store an older traceway wrote
+    should not stop the demo (``traceway serve`` refuses it, rightly, for real data).
+    """
+    path = data_dir / DATABASE_FILE
+    try:
+        found = stored_schema_version(path)
+    except StorageError:
+        return None  # in use or unreadable: traceway serve says which
+    if found is None or found == str(SCHEMA_VERSION):
+        return None
+    aside = path.with_name(f"{path.name}.schema-{found}")
+    path.rename(aside)
+    wal = path.with_name(f"{path.name}.wal")
+    if wal.exists():
+        wal.rename(aside.with_name(f"{aside.name}.wal"))
+    return aside
 
 
 async def _run(config: DemoConfig) -> int:

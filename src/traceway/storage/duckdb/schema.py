@@ -35,12 +35,14 @@ span on disk and most of the insert time. The writer keeps writes idempotent.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
 from traceway.storage.api import StorageError
 from traceway.storage.duckdb.transaction import transaction
 
-__all__ = ["SCHEMA_VERSION", "ensure_schema"]
+__all__ = ["SCHEMA_VERSION", "ensure_schema", "stored_schema_version"]
 
 SCHEMA_VERSION = 3
 
@@ -107,6 +109,26 @@ CREATE TABLE spans (
     dropped_links_count UINTEGER NOT NULL
 );
 """
+
+
+def stored_schema_version(path: Path) -> str | None:
+    """The schema version of the traceway file at ``path``; None if there is no file or
+    it holds no traceway tables. ``StorageError`` if it cannot be opened to look."""
+    if not path.exists():
+        return None
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            tables = {
+                name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            }
+            if "traceway_meta" not in tables:
+                return None
+            rows = con.execute(
+                "SELECT value FROM traceway_meta WHERE key = 'schema_version'"
+            ).fetchall()
+    except duckdb.Error as error:
+        raise StorageError(f"cannot read the schema version of {path}: {error}") from error
+    return str(rows[0][0]) if rows else None
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
