@@ -134,3 +134,31 @@ def test_the_split_keeps_every_entry_of_sliced_and_chunked_batches() -> None:
         ):
             assert entries(common, varying) == sorted(original or [], key=lambda e: e[0] != "r")
         assert set(split.types) == {("route", "s"), ("user", "s"), ("odd", "s")}
+
+
+def test_a_batch_is_stored_trace_by_trace_in_order_of_first_start(tmp_path: Path) -> None:
+    path = tmp_path / "traces.duckdb"
+    # Traces 2 and 3 start together (trace id decides), trace 1 later; ids and starts
+    # above 2**63 and 2**127 check that they order as unsigned numbers.
+    big = 2**127 + 5
+    spans = [
+        _span(1, 9, start_time_unix_nano=30_000, end_time_unix_nano=30_001),
+        _span(3, 2**63 + 1, start_time_unix_nano=10_000, end_time_unix_nano=10_001),
+        _span(big, 7, start_time_unix_nano=10_000, end_time_unix_nano=10_001),
+        _span(1, 4, start_time_unix_nano=20_000, end_time_unix_nano=20_001),
+        _span(3, 2, start_time_unix_nano=10_000, end_time_unix_nano=10_001),
+        _span(big, 6, start_time_unix_nano=50_000, end_time_unix_nano=50_001),
+    ]
+    with DuckDBStore(path) as store:
+        store.write_spans(spans)
+    stored = [
+        (int(trace), int(span))
+        for trace, span in zip(
+            _column(path, "SELECT trace_id::VARCHAR FROM spans"),
+            _column(path, "SELECT span_id::VARCHAR FROM spans"),
+            strict=True,
+        )
+    ]
+    assert stored == [(3, 2), (3, 2**63 + 1), (big, 7), (big, 6), (1, 4), (1, 9)]
+    starts = _column(path, "SELECT start_min_ns FROM traces")
+    assert starts == [10_000, 10_000, 20_000]

@@ -152,13 +152,14 @@ def test_a_failed_write_stores_nothing_and_the_store_goes_on(tmp_path: Path) -> 
     with DuckDBStore(path) as store:
         store.write_spans([first])
         # Another connection to the same file in this process shares its catalog: take
-        # away the table written second, so the batch fails after its resources went in.
+        # away a table written late, so the batch fails after its resources and spans went in.
         with duckdb.connect(str(path)) as con:
-            con.execute("ALTER TABLE scopes RENAME TO scopes_away")
+            con.execute("ALTER TABLE traces RENAME TO traces_away")
             with pytest.raises(StorageError, match=r"writing 2 spans to .*traces.duckdb failed"):
                 store.write_spans(batch)
-            con.execute("ALTER TABLE scopes_away RENAME TO scopes")
+            con.execute("ALTER TABLE traces_away RENAME TO traces")
             assert con.execute("SELECT count(*) FROM resources").fetchone() == (1,)
+            assert con.execute("SELECT count(*) FROM spans").fetchone() == (1,)
         assert store.get_services() == ["svc"]
         store.write_spans(batch)
         assert store.get_services() == ["new", "svc"]

@@ -26,13 +26,13 @@ EVENT_OFFSETS = """
 CASE WHEN s.events IS NOT NULL THEN list_transform(
     json_extract_string(s.events, '$[*][0]'),
     lambda t: CASE WHEN TRY_CAST(t AS HUGEINT)::VARCHAR = t
-                   THEN TRY_CAST(TRY_CAST(t AS HUGEINT) - k.start_time_ns AS BIGINT) END
+                   THEN TRY_CAST(TRY_CAST(t AS HUGEINT) - s.start_time_ns AS BIGINT) END
 ) END AS offsets,
 CASE WHEN s.events IS NOT NULL THEN json_extract(s.events, '$[*]') END AS event_items,
 s.events AS events_as_sent
 """
-"""For a staged span ``s`` (``k`` its ``keep`` row): each event's offset (NULL where it
-does not fit), each event as DuckDB parsed it, and the events as sent."""
+"""For a span ``s`` being stored (``s.start_time_ns`` its start): each event's offset (NULL
+where it does not fit), each event as DuckDB parsed it, and the events as sent."""
 
 _EXACT = """
 list_count(offsets) = len(offsets)

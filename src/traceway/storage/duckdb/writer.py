@@ -1,12 +1,16 @@
 """Writing a batch of spans: one transaction, the batch's Arrow table inserted by SQL.
 
-The table's attribute entries are first split in two with Arrow kernels
-(``attribute_columns``); events are split in SQL (``event_columns``). ``schema``
-explains the layout.
+One query finds which of the batch's spans are stored already; which spans to store,
+their order and their resource and parent ids are then worked out with Arrow
+kernels, and the attribute entries split in two (``attribute_columns``), so that the
+spans go in with one ``INSERT`` that splits their events (``event_columns``) and
+their traces with another. A DuckDB statement costs a fixed half a millisecond or
+more however few its rows, so a small batch's commit is mostly its statements.
+``schema`` explains the layout.
 
 Idempotence without a primary key: a span is left out when a span with its trace id,
 span id and start time is stored, or when its (trace id, span id) came earlier in
-the same batch. Matching the start time too lets the anti-join read only the row
+the same batch. Matching the start time too lets the lookup read only the row
 groups whose start times overlap the batch's (DuckDB keeps each row group's min and
 max), so its cost follows the batch, not the size of the store: a re-sent span has
 the start time it had, however late it comes again.
@@ -14,7 +18,8 @@ the start time it had, however late it comes again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -23,7 +28,7 @@ import pyarrow.compute as pc
 
 from traceway.model import InstrumentationScope, Resource
 from traceway.storage.attribute_entries import encode_entries
-from traceway.storage.duckdb.attribute_columns import SplitEntries, split_entries
+from traceway.storage.duckdb.attribute_columns import split_entries
 from traceway.storage.duckdb.event_columns import EVENT_COLUMNS, EVENT_OFFSETS
 from traceway.storage.duckdb.trace_lookup import TRACE_KEY
 from traceway.storage.duckdb.transaction import transaction
@@ -33,60 +38,40 @@ __all__ = ["SpanWriter", "WriteResult"]
 
 _MAX_TIME_NS = 2**63 - 1  # OTLP allows 2**64 - 1; nanoseconds reach 2**63 in the year 2262
 
-# Staging names are views or temporary tables of the writer connection only. The
-# Arrow batch is copied into ``staged`` first: reading Arrow from Python takes the GIL,
-# which the decoding threads hold most of the time, so it is read once. ``keep`` holds
-# the ids, resource (and batch positions) of the spans to store.
-_STAGE = "CREATE OR REPLACE TEMP TABLE staged AS SELECT * FROM arrow_batch"
-_KEEP = """
-CREATE OR REPLACE TEMP TABLE keep AS
-SELECT seq, trace_id, span_id, parent_span_id, start_time_ns, resource_id
+# Arrow tables registered on the writer connection for one statement each: ``batch_ids``
+# (the batch's ids and start times, numbered in ``seq``), ``new_spans`` (the spans to
+# store, in the order they are stored) and ``new_traces`` (their rows of ``traces``).
+_STORED_SEQS = """
+SELECT seq
 FROM (
-    SELECT s.seq,
-           ('0x' || hex(s.trace_id))::UHUGEINT AS trace_id,
-           ('0x' || hex(s.span_id))::UBIGINT AS span_id,
-           coalesce(('0x' || hex(s.parent_span_id))::UBIGINT, 0) AS parent_span_id,
-           s.start_time_unix_nano::BIGINT AS start_time_ns,
-           r.resource_id
-    FROM staged s
-    JOIN resources r ON r.content_key = s.resource_key
-) batch
-WHERE NOT EXISTS (
-    SELECT 1 FROM spans t
-    WHERE t.start_time_ns BETWEEN $low AND $high
-      AND t.start_time_ns = batch.start_time_ns
-      AND t.trace_id = batch.trace_id
-      AND t.span_id = batch.span_id
-)
-QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY seq) = 1
+    SELECT seq,
+           start_time_ns,
+           ('0x' || hex(trace_id))::UHUGEINT AS trace_id,
+           ('0x' || hex(span_id))::UBIGINT AS span_id
+    FROM batch_ids
+) b
+SEMI JOIN (
+    SELECT start_time_ns, trace_id, span_id FROM spans WHERE start_time_ns BETWEEN $low AND $high
+) t ON t.start_time_ns = b.start_time_ns AND t.trace_id = b.trace_id AND t.span_id = b.span_id
 """
-# The batch's traces: their rows of ``traces``, and the order spans are stored in.
-_BATCH_TRACES = """
-CREATE OR REPLACE TEMP TABLE batch_traces AS
-SELECT trace_id, min(start_time_ns) AS start_min_ns, max(start_time_ns) AS start_max_ns
-FROM keep GROUP BY trace_id
-"""
-# Trace by trace, traces in order of their first start: the trace id compresses to
-# one run per trace, and start times stay close to their neighbours'. A parent in
-# the batch (in ``keep``) gives its resource.
 _INSERT_SPANS = f"""
 INSERT INTO spans BY NAME
-SELECT * EXCLUDE (trace_start_ns, offsets, event_items, events_as_sent), {EVENT_COLUMNS}
+SELECT * EXCLUDE (offsets, event_items, events_as_sent), {EVENT_COLUMNS}
 FROM (
     SELECT
-        k.trace_id,
-        k.span_id,
-        k.parent_span_id,
-        coalesce(p.resource_id, 0) AS parent_resource_id,
-        r.service_name,
+        ('0x' || hex(s.trace_id))::UHUGEINT AS trace_id,
+        ('0x' || hex(s.span_id))::UBIGINT AS span_id,
+        coalesce(('0x' || hex(s.parent_span_id))::UBIGINT, 0) AS parent_span_id,
+        s.parent_resource_id,
+        s.service_name,
         s.name,
         s.kind,
-        k.start_time_ns,
-        s.end_time_unix_nano::BIGINT - k.start_time_ns AS duration_ns,
+        s.start_time_ns,
+        s.end_time_unix_nano::BIGINT - s.start_time_ns AS duration_ns,
         s.status_code,
         s.status_message,
-        k.resource_id,
-        c.scope_id,
+        s.resource_id,
+        s.scope_id,
         s.attributes_common,
         s.attributes_varying,
         s.attributes_extra,
@@ -96,29 +81,15 @@ FROM (
         s.flags,
         s.dropped_attributes_count,
         s.dropped_events_count,
-        s.dropped_links_count,
-        t.start_min_ns AS trace_start_ns
-    FROM staged s
-    JOIN keep k ON k.seq = s.seq
-    JOIN batch_traces t ON t.trace_id = k.trace_id
-    JOIN resources r ON r.resource_id = k.resource_id
-    JOIN scopes c ON c.content_key = s.scope_key
-    LEFT JOIN keep p ON p.trace_id = k.trace_id AND p.span_id = k.parent_span_id
+        s.dropped_links_count
+    FROM new_spans s
 )
-ORDER BY trace_start_ns, trace_id, start_time_ns, span_id
 """  # noqa: S608
 _INSERT_TRACES = f"""
 INSERT INTO traces
-SELECT {TRACE_KEY}, start_min_ns, start_max_ns FROM batch_traces ORDER BY start_min_ns, trace_id
+SELECT {TRACE_KEY}, start_min_ns, start_max_ns
+FROM (SELECT ('0x' || hex(trace_id))::UHUGEINT AS trace_id, * EXCLUDE (trace_id) FROM new_traces)
 """  # noqa: S608
-_STORED = """
-SELECT r.service_name, s.name, s.kind, count(*),
-       min(s.start_time_unix_nano)::BIGINT, max(s.start_time_unix_nano)::BIGINT
-FROM staged s
-JOIN keep k ON k.seq = s.seq
-JOIN resources r ON r.content_key = s.resource_key
-GROUP BY ALL
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,14 +122,126 @@ def _start_range(batch: SpanBatch) -> dict[str, int]:
     return {"low": bounds["min"], "high": bounds["max"]}
 
 
-def _staged_table(batch: SpanBatch, entries: SplitEntries) -> pa.Table:
-    """The batch's table as ``staged`` holds it: attribute entries split in two
-    (``attribute_columns``), each row numbered in ``seq``."""
-    table = batch.table
-    table = table.remove_column(table.schema.get_field_index("attributes"))
-    table = table.append_column("attributes_common", entries.common)
-    table = table.append_column("attributes_varying", entries.varying)
-    return table.append_column("seq", pa.array(range(len(batch)), type=pa.int32()))
+def _span_keys(trace_ids: pa.Array, span_ids: pa.Array) -> pa.Array:
+    """Trace id and span id as one binary value per span (null where the span id is)."""
+    return pc.binary_join_element_wise(trace_ids.cast(pa.binary()), span_ids.cast(pa.binary()), b"")
+
+
+def _lookup(
+    keys: pa.ChunkedArray, mapping: Mapping[int, object], value_type: pa.DataType
+) -> pa.Array:
+    """The value ``mapping`` gives each of ``keys``."""
+    found = pc.index_in(keys, value_set=pa.array(list(mapping), pa.int64()))
+    return pa.array(list(mapping.values()), value_type).take(found)
+
+
+def _ids(table: pa.Table) -> pa.Table:
+    """The batch's ids and start times, each row numbered in ``seq``."""
+    return pa.table(
+        {
+            "seq": pa.array(range(len(table)), pa.int32()),
+            "trace_id": table.column("trace_id").combine_chunks(),
+            "span_id": table.column("span_id").combine_chunks(),
+            "parent_span_id": table.column("parent_span_id").combine_chunks(),
+            "start_time_ns": table.column("start_time_unix_nano").combine_chunks().cast(pa.int64()),
+        }
+    )
+
+
+def _kept_rows(ids: pa.Table, stored_seqs: list[int]) -> pa.Array:
+    """The rows of the batch to store: not stored (``stored_seqs``), and the first of
+    those with their (trace id, span id)."""
+    rows = ids.column("seq").combine_chunks()
+    if stored_seqs:
+        rows = rows.filter(pc.invert(pc.is_in(rows, value_set=pa.array(stored_seqs, pa.int32()))))
+    keys = _span_keys(ids.column("trace_id").take(rows), ids.column("span_id").take(rows))
+    first = pc.equal(pc.index_in(keys, value_set=keys), pa.array(range(len(rows)), pa.int32()))
+    return rows.filter(first)
+
+
+def _ordered(ids: pa.Table, rows: pa.Array) -> tuple[pa.Array, pa.Table]:
+    """``rows`` in the order they are stored (trace by trace, traces in order of their
+    first start, each trace's spans by start time and span id), and the batch's rows of
+    ``traces`` (trace id, first and last start) in the order they are stored."""
+    spans = ids.select(["trace_id", "span_id", "start_time_ns"]).take(rows)
+    traces = spans.group_by("trace_id", use_threads=False).aggregate(
+        [("start_time_ns", "min"), ("start_time_ns", "max")]
+    )
+    traces = traces.rename_columns(["trace_id", "start_min_ns", "start_max_ns"])
+    trace_start = traces.column("start_min_ns").take(
+        pc.index_in(spans.column("trace_id"), value_set=traces.column("trace_id"))
+    )
+    # Big-endian ids sort as the numbers they are stored as.
+    order = pc.sort_indices(
+        spans.append_column("trace_start_ns", trace_start),
+        [
+            ("trace_start_ns", "ascending"),
+            ("trace_id", "ascending"),
+            ("start_time_ns", "ascending"),
+            ("span_id", "ascending"),
+        ],
+    )
+    traces = traces.take(
+        pc.sort_indices(traces, [("start_min_ns", "ascending"), ("trace_id", "ascending")])
+    )
+    return rows.take(order), traces
+
+
+def _new_spans(
+    batch: SpanBatch,
+    ids: pa.Table,
+    rows: pa.Array,
+    resources: Mapping[int, int],
+    scopes: Mapping[int, int],
+) -> tuple[pa.Table, list[tuple[str, str]]]:
+    """The rows of ``new_spans``: the batch's ``rows`` with their attribute entries split
+    (``attribute_columns``), their resource, service, scope and parent's resource ids;
+    and the (key, type letter) pairs of their entries."""
+    table = batch.table.take(rows)
+    entries = split_entries(table.column("attributes"))
+    resource_id = _lookup(table.column("resource_key"), resources, pa.uint32())
+    service_names = {key: resource.service_name for key, resource in batch.resources.items()}
+    trace_ids = ids.column("trace_id").take(rows)
+    parents = pc.index_in(
+        _span_keys(trace_ids, ids.column("parent_span_id").take(rows)),
+        value_set=_span_keys(trace_ids, ids.column("span_id").take(rows)),
+    )
+    columns = {
+        "start_time_ns": ids.column("start_time_ns").take(rows),
+        "resource_id": resource_id,
+        "parent_resource_id": pc.fill_null(resource_id.take(parents), 0),
+        "service_name": _lookup(table.column("resource_key"), service_names, pa.string()),
+        "scope_id": _lookup(table.column("scope_key"), scopes, pa.uint32()),
+        "attributes_common": entries.common,
+        "attributes_varying": entries.varying,
+    }
+    table = table.drop_columns(["attributes", "start_time_unix_nano", "resource_key", "scope_key"])
+    for name, column in columns.items():
+        table = table.append_column(name, column)
+    return table, entries.types
+
+
+def _operations(spans: pa.Table) -> list[tuple[str, str, int]]:
+    """Each (service, span name, kind) among ``spans``, once."""
+    found = spans.group_by(["service_name", "name", "kind"], use_threads=False).aggregate([])
+    return list(
+        zip(
+            found.column("service_name").to_pylist(),
+            found.column("name").to_pylist(),
+            found.column("kind").to_pylist(),
+            strict=True,
+        )
+    )
+
+
+@contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    """``table`` readable in SQL as ``name`` on ``con`` for the block."""
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        con.unregister(name)
 
 
 def _resource_row(resource_id: int, key: int, resource: Resource) -> tuple[object, ...]:
@@ -250,15 +333,10 @@ class SpanWriter:
             key: self._last_scope_id + number + 1
             for number, key in enumerate(k for k in batch.scopes if k not in self._scope_ids)
         }
-        entries = split_entries(batch.table.column("attributes"))
-        new_types = [pair for pair in entries.types if pair not in self._attribute_types]
-        arrow_batch = _staged_table(batch, entries)
+        ids = _ids(batch.table)
+        new_types: list[tuple[str, str]] = []
+        new_operations: list[tuple[str, str, int]] = []
         con = self._con
-        con.register("arrow_batch", arrow_batch)
-        try:
-            con.execute(_STAGE)
-        finally:
-            con.unregister("arrow_batch")
         with transaction(con):
             _insert_rows(
                 con,
@@ -270,18 +348,29 @@ class SpanWriter:
                 "scopes",
                 [_scope_row(i, key, batch.scopes[key]) for key, i in new_scopes.items()],
             )
-            _insert_rows(con, "attribute_types", new_types)
-            con.execute(_KEEP, _start_range(batch))
-            con.execute(_BATCH_TRACES)
-            con.execute(_INSERT_SPANS)
-            con.execute(_INSERT_TRACES)
-            stored = con.execute(_STORED).fetchall()
-            new_operations = [
-                (service, name, kind)
-                for service, name, kind, *_ in stored
-                if (service, name, kind) not in self._operations
-            ]
-            _insert_rows(con, "operations", new_operations)
+            with _registered(con, "batch_ids", ids):
+                stored_seqs = con.execute(_STORED_SEQS, _start_range(batch)).fetchall()
+            rows, traces = _ordered(ids, _kept_rows(ids, [seq for (seq,) in stored_seqs]))
+            if len(rows):
+                spans, types = _new_spans(
+                    batch,
+                    ids,
+                    rows,
+                    self._resource_ids | new_resources,
+                    self._scope_ids | new_scopes,
+                )
+                new_types = [pair for pair in types if pair not in self._attribute_types]
+                _insert_rows(con, "attribute_types", new_types)
+                with _registered(con, "new_spans", spans):
+                    con.execute(_INSERT_SPANS)
+                with _registered(con, "new_traces", traces):
+                    con.execute(_INSERT_TRACES)
+                new_operations = [
+                    operation
+                    for operation in _operations(spans)
+                    if operation not in self._operations
+                ]
+                _insert_rows(con, "operations", new_operations)
         # Only now that they are committed do the new rows count as stored.
         self._resource_ids.update(new_resources)
         self._scope_ids.update(new_scopes)
@@ -289,10 +378,10 @@ class SpanWriter:
         self._last_scope_id += len(new_scopes)
         self._operations.update(new_operations)
         self._attribute_types.update(new_types)
-        if not stored:
+        if not len(rows):
             return WriteResult(0, None, None)
         return WriteResult(
-            stored=sum(row[3] for row in stored),
-            start_min_ns=min(row[4] for row in stored),
-            start_max_ns=max(row[5] for row in stored),
+            stored=len(rows),
+            start_min_ns=pc.min(traces.column("start_min_ns")).as_py(),
+            start_max_ns=pc.max(traces.column("start_max_ns")).as_py(),
         )
