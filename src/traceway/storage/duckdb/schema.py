@@ -147,6 +147,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             )
         elif found != str(SCHEMA_VERSION):
             raise StorageError(
-                f"the trace store has schema version {found}, this traceway reads version "
-                f"{SCHEMA_VERSION}; use a new file or the matching traceway version"
+                f"it has schema version {found} and this traceway reads version "
+                f"{SCHEMA_VERSION}; move the file away (or use another data directory), "
+                "or run the traceway version that wrote it"
             )

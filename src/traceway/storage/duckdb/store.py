@@ -77,8 +77,8 @@ class DuckDBStore:
             ).fetchall()
         except BaseException as error:
             self._root.close()
-            if isinstance(error, duckdb.Error):
-                raise StorageError(f"cannot set up trace store {self._where}: {error}") from error
+            if isinstance(error, duckdb.Error | StorageError):
+                raise StorageError(f"cannot open trace store {self._where}: {error}") from error
             raise
         self._stored = TimeRange(start_min, start_max) if start_max is not None else None
         self._references = ReferenceRows()
