@@ -52,3 +52,18 @@ def test_a_current_store_or_none_is_left_alone(tmp_path: Path) -> None:
     DuckDBStore(tmp_path / DATABASE_FILE).close()
     assert _set_aside_older_store(tmp_path) is None
     assert stored_schema_version(tmp_path / DATABASE_FILE) == str(SCHEMA_VERSION)
+
+
+def test_a_store_set_aside_before_is_never_replaced(tmp_path: Path) -> None:
+    path = tmp_path / DATABASE_FILE
+    old_store(path)
+    first = _set_aside_older_store(tmp_path)
+    old_store(path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("UPDATE spans SET note = 'second'")
+    second = _set_aside_older_store(tmp_path)
+    assert first == tmp_path / f"{DATABASE_FILE}.schema-2"
+    assert second == tmp_path / f"{DATABASE_FILE}.schema-2-2"
+    for moved, note in ((first, "kept"), (second, "second")):
+        with duckdb.connect(str(moved), read_only=True) as con:
+            assert con.execute("SELECT note FROM spans").fetchall() == [(note,)]

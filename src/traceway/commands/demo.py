@@ -154,12 +154,21 @@ def _set_aside_older_store(data_dir: Path) -> Path | None:
         return None  # in use or unreadable: traceway serve says which
     if found is None or found == str(SCHEMA_VERSION):
         return None
-    aside = path.with_name(f"{path.name}.schema-{found}")
-    path.rename(aside)
+    aside = _unused_name(path.with_name(f"{path.name}.schema-{found}"))
     wal = path.with_name(f"{path.name}.wal")
     if wal.exists():
         wal.rename(aside.with_name(f"{aside.name}.wal"))
+    path.rename(aside)
     return aside
+
+
+def _unused_name(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3``, ...: the first with no file and no log."""
+    candidate, number = path, 1
+    while candidate.exists() or candidate.with_name(f"{candidate.name}.wal").exists():
+        number += 1
+        candidate = path.with_name(f"{path.name}-{number}")
+    return candidate
 
 
 async def _run(config: DemoConfig) -> int:
