@@ -14,7 +14,6 @@ import duckdb
 from traceway.model import SpanKind, StatusCode
 from traceway.storage.api import DependencyLink, OperationStats, StatsQuery
 from traceway.storage.duckdb.trace_lookup import TRACE_KEY
-from traceway.storage.duckdb.transaction import transaction
 
 __all__ = ["get_dependencies", "get_operation_stats"]
 
@@ -87,21 +86,20 @@ def get_dependencies(
     """Parent-child pairs across services: from the parent's resource stored with the
     child where it can be, else by a join, in passes over shares of the span ids.
 
-    All statements run in one transaction, so they see the same stored spans.
+    The caller runs it in one transaction, so all its statements see the same spans.
     """
     window = {"start": start_time_ns, "end": end_time_ns}
-    with transaction(cur):
-        cur.execute(_EDGE_TRACES, window)
-        ((joined,),) = cur.execute(f"SELECT count(*) {_JOINED_CHILDREN}", window).fetchall()
-        passes = 1
-        while passes * _SPANS_PER_PASS < joined and passes < 64:
-            passes *= 2
-        cur.execute(_JOINED_CALLS)
-        for share in range(passes if joined else 0):
-            cur.execute(_INSERT_JOINED_CALLS, {**window, "mask": passes - 1, "share": share})
-        rows = cur.execute(_DEPENDENCIES, {**window, "error": int(StatusCode.ERROR)}).fetchall()
-        cur.execute("DROP TABLE joined_calls")
-        cur.execute("DROP TABLE edge_traces")
+    cur.execute(_EDGE_TRACES, window)
+    ((joined,),) = cur.execute(f"SELECT count(*) {_JOINED_CHILDREN}", window).fetchall()
+    passes = 1
+    while passes * _SPANS_PER_PASS < joined and passes < 64:
+        passes *= 2
+    cur.execute(_JOINED_CALLS)
+    for share in range(passes if joined else 0):
+        cur.execute(_INSERT_JOINED_CALLS, {**window, "mask": passes - 1, "share": share})
+    rows = cur.execute(_DEPENDENCIES, {**window, "error": int(StatusCode.ERROR)}).fetchall()
+    cur.execute("DROP TABLE joined_calls")
+    cur.execute("DROP TABLE edge_traces")
     return [DependencyLink(*row) for row in rows]
 
 

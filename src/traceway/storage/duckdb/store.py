@@ -23,6 +23,7 @@ from traceway.storage.api import (
 from traceway.storage.duckdb import aggregates, deletion, reader
 from traceway.storage.duckdb.rows import ReferenceRows
 from traceway.storage.duckdb.schema import ensure_schema
+from traceway.storage.duckdb.transaction import transaction
 from traceway.storage.duckdb.windows import TimeRange
 from traceway.storage.duckdb.writer import SpanWriter
 from traceway.storage.span_batch import span_batch_of
@@ -174,8 +175,10 @@ class DuckDBStore:
             cursor.close()
 
     def _read(self, what: str, read: Callable[[duckdb.DuckDBPyConnection], _T]) -> _T:
+        """Run ``read`` in a transaction of its own cursor: its queries (a trace's spans,
+        then their resources, say) all see the same committed spans."""
         try:
-            with self._cursor() as cursor:
+            with self._cursor() as cursor, transaction(cursor):
                 return read(cursor)
         except duckdb.Error as error:
             raise StorageError(f"reading {what} from {self._where} failed: {error}") from error
