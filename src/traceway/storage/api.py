@@ -139,7 +139,11 @@ class TraceWriter(Protocol):
         """Delete every trace whose last span starts before ``cutoff_ns``, whole, with
         the services, operations, resources and scopes only its spans used; return the
         number of spans deleted. Durable and atomic like a write, idempotent, called
-        from the writing thread (or serialised with writes by the backend)."""
+        from the writing thread (or serialised with writes by the backend).
+
+        A backend that finds traces by a shortened key may keep an expired trace while
+        a newer trace shares its key (DuckDB: 32 bits of the trace id), until that one
+        expires too; it never deletes a trace that has not expired, nor part of one."""
 
     def storage_bytes(self) -> int:
         """Bytes the stored traces take, as retention should count them (a backend
