@@ -2,8 +2,8 @@
 
 A trace goes when its last span starts before the cutoff, so a trace is never cut
 in half. ``traces`` says which traces those are without reading ``spans``: by trace
-key (``trace_lookup``), so a trace sharing its key with a newer one (one in a few
-thousand in a store of millions of traces) stays until that one goes too. The span
+key (``trace_lookup``), so a trace sharing its key with a newer one stays until that
+one goes too: in a store of N traces, about N / 2**32 of them (1 in 600 at 7 million). The span
 delete also filters on the start time, which lets DuckDB skip the row groups of
 newer spans. Operations, resources and scopes are dropped only when no span is
 left that uses them, and only those the deleted spans used are looked at.
