@@ -13,13 +13,15 @@ Failures, as a receiver sees them:
 * a body that is not OTLP raises ``OtlpDecodeError`` with the same message as inline;
 * a worker that dies (killed, out of memory) is replaced and the body decoded again by
   the new one; if that one dies too, ``RetryLaterError``: the client sends it again;
-* too many bytes waiting for a worker, or a pool that is stopping: ``RetryLaterError``;
+* too many bytes in the pool (decoding or waiting), or a pool that is stopping:
+  ``RetryLaterError``;
 * a worker that takes longer than ``decode_timeout_s`` on a body is killed (and later
   replaced), and the request gets ``RetryLaterError``;
 * an unexpected exception in a worker: ``DecodeWorkerError`` with its traceback.
 
 Each worker serves one body at a time, from one thread of the pool's own, so at most
-``workers`` bodies are being decoded and the rest wait (up to ``max_waiting_bytes``).
+``workers`` bodies are being decoded and the rest wait; ``max_waiting_bytes`` bounds
+both together.
 ``stop`` lets running decodes finish (up to ``grace_s``), then ends every worker;
 workers also exit by themselves when the server process dies (their socket closes).
 """
@@ -301,7 +303,7 @@ class DecodePool:
             raise RetryLaterError("traceway is shutting down", _RETRY_AFTER_S)
         if self._pending_bytes and self._pending_bytes + len(body) > self._max_waiting_bytes:
             raise RetryLaterError(
-                f"decoders are busy ({self._pending_bytes} bytes of exports waiting)",
+                f"decoders are busy ({self._pending_bytes} bytes of exports in hand)",
                 _RETRY_AFTER_S,
             )
         self._pending_bytes += len(body)
