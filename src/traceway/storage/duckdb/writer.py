@@ -2,10 +2,12 @@
 
 One query finds which of the batch's spans are stored already; which spans to store,
 their order and their resource and parent ids are then worked out with Arrow
-kernels, and the attribute entries split in two (``attribute_columns``), so that the
-spans go in with one ``INSERT`` that splits their events (``event_columns``) and
-their traces with another. A DuckDB statement costs a fixed half a millisecond or
-more however few its rows, so a small batch's commit is mostly its statements.
+kernels, the attribute entries split in two (``attribute_columns``) and the events
+split from their times (``event_columns``: in Python, or in the ``INSERT`` for a
+batch with unusual events or many spans with events), so that the spans go in with
+one ``INSERT`` and their traces with another. A DuckDB statement costs a fixed half
+a millisecond or more however few its rows (an ``INSERT INTO spans`` nearly 2 ms),
+so a small batch's commit is mostly its statements.
 ``schema`` explains the layout.
 
 Idempotence without a primary key: a span is left out when a span with its trace id,
@@ -18,9 +20,9 @@ the start time it had, however late it comes again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -29,7 +31,7 @@ import pyarrow.compute as pc
 from traceway.model import InstrumentationScope, Resource
 from traceway.storage.attribute_entries import encode_entries
 from traceway.storage.duckdb.attribute_columns import split_entries
-from traceway.storage.duckdb.event_columns import EVENT_COLUMNS, EVENT_OFFSETS
+from traceway.storage.duckdb.event_columns import EVENT_COLUMNS, EVENT_OFFSETS, split_events
 from traceway.storage.duckdb.trace_lookup import TRACE_KEY
 from traceway.storage.duckdb.transaction import transaction
 from traceway.storage.span_batch import SpanBatch
@@ -38,9 +40,11 @@ __all__ = ["SpanWriter", "WriteResult"]
 
 _MAX_TIME_NS = 2**63 - 1  # OTLP allows 2**64 - 1; nanoseconds reach 2**63 in the year 2262
 
-# Arrow tables registered on the writer connection for one statement each: ``batch_ids``
-# (the batch's ids and start times, numbered in ``seq``), ``new_spans`` (the spans to
-# store, in the order they are stored) and ``new_traces`` (their rows of ``traces``).
+# Arrow tables that the statements read, found by DuckDB as the local variables of
+# ``_run`` (a replacement scan: registering a table and dropping it again costs more
+# than half a millisecond): ``batch_ids`` (the batch's ids and start times, numbered
+# in ``seq``), ``new_spans`` (the spans to store, in the order they are stored),
+# ``new_traces`` (their rows of ``traces``) and ``new_rows`` (rows of another table).
 _STORED_SEQS = """
 SELECT seq
 FROM (
@@ -54,42 +58,64 @@ SEMI JOIN (
     SELECT start_time_ns, trace_id, span_id FROM spans WHERE start_time_ns BETWEEN $low AND $high
 ) t ON t.start_time_ns = b.start_time_ns AND t.trace_id = b.trace_id AND t.span_id = b.span_id
 """
+_SPAN_COLUMNS = """
+('0x' || hex(s.trace_id))::UHUGEINT AS trace_id,
+('0x' || hex(s.span_id))::UBIGINT AS span_id,
+coalesce(('0x' || hex(s.parent_span_id))::UBIGINT, 0) AS parent_span_id,
+s.parent_resource_id,
+s.service_name,
+s.name,
+s.kind,
+s.start_time_ns,
+s.end_time_unix_nano::BIGINT - s.start_time_ns AS duration_ns,
+s.status_code,
+s.status_message,
+s.resource_id,
+s.scope_id,
+s.attributes_common,
+s.attributes_varying,
+s.attributes_extra,
+s.links,
+s.trace_state,
+s.flags,
+s.dropped_attributes_count,
+s.dropped_events_count,
+s.dropped_links_count
+"""
 _INSERT_SPANS = f"""
 INSERT INTO spans BY NAME
-SELECT * EXCLUDE (offsets, event_items, events_as_sent), {EVENT_COLUMNS}
-FROM (
-    SELECT
-        ('0x' || hex(s.trace_id))::UHUGEINT AS trace_id,
-        ('0x' || hex(s.span_id))::UBIGINT AS span_id,
-        coalesce(('0x' || hex(s.parent_span_id))::UBIGINT, 0) AS parent_span_id,
-        s.parent_resource_id,
-        s.service_name,
-        s.name,
-        s.kind,
-        s.start_time_ns,
-        s.end_time_unix_nano::BIGINT - s.start_time_ns AS duration_ns,
-        s.status_code,
-        s.status_message,
-        s.resource_id,
-        s.scope_id,
-        s.attributes_common,
-        s.attributes_varying,
-        s.attributes_extra,
-        {EVENT_OFFSETS},
-        s.links,
-        s.trace_state,
-        s.flags,
-        s.dropped_attributes_count,
-        s.dropped_events_count,
-        s.dropped_links_count
-    FROM new_spans s
-)
+SELECT {_SPAN_COLUMNS}, s.events, s.event_offsets_ns FROM new_spans s
 """  # noqa: S608
+"""For ``new_spans`` whose events ``split_events`` split already."""
+_INSERT_SPANS_SPLITTING_EVENTS = f"""
+INSERT INTO spans BY NAME
+SELECT * EXCLUDE (offsets, event_items, events_as_sent), {EVENT_COLUMNS}
+FROM (SELECT {_SPAN_COLUMNS}, {EVENT_OFFSETS} FROM new_spans s)
+"""  # noqa: S608
+"""For ``new_spans`` with their events as sent."""
 _INSERT_TRACES = f"""
 INSERT INTO traces
 SELECT {TRACE_KEY}, start_min_ns, start_max_ns
 FROM (SELECT ('0x' || hex(trace_id))::UHUGEINT AS trace_id, * EXCLUDE (trace_id) FROM new_traces)
 """  # noqa: S608
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: Mapping[str, object] | None = None,
+    *,
+    batch_ids: pa.Table | None = None,
+    new_spans: pa.Table | None = None,
+    new_traces: pa.Table | None = None,
+    new_rows: pa.Table | None = None,
+) -> list[tuple[Any, ...]]:
+    """The rows of ``sql``, which reads the tables given here by their names.
+
+    DuckDB looks them up among the local variables of the frame that calls
+    ``execute``, this one: a wrapper around ``con`` would hide them.
+    """
+    return con.execute(sql, params).fetchall()
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,10 +219,11 @@ def _new_spans(
     rows: pa.Array,
     resources: Mapping[int, int],
     scopes: Mapping[int, int],
-) -> tuple[pa.Table, list[tuple[str, str]]]:
+) -> tuple[pa.Table, str, list[tuple[str, str]]]:
     """The rows of ``new_spans``: the batch's ``rows`` with their attribute entries split
-    (``attribute_columns``), their resource, service, scope and parent's resource ids;
-    and the (key, type letter) pairs of their entries."""
+    (``attribute_columns``), their events split if ``split_events`` can, their resource,
+    service, scope and parent's resource ids; the statement that inserts them; and the
+    (key, type letter) pairs of their entries."""
     table = batch.table.take(rows)
     entries = split_entries(table.column("attributes"))
     resource_id = _lookup(table.column("resource_key"), resources, pa.uint32())
@@ -215,10 +242,19 @@ def _new_spans(
         "attributes_common": entries.common,
         "attributes_varying": entries.varying,
     }
-    table = table.drop_columns(["attributes", "start_time_unix_nano", "resource_key", "scope_key"])
+    insert = _INSERT_SPANS
+    events = table.column("events").combine_chunks()
+    split = split_events(events, columns["start_time_ns"])
+    if split is None:
+        insert = _INSERT_SPANS_SPLITTING_EVENTS
+        columns["events"] = events
+    else:
+        columns["events"], columns["event_offsets_ns"] = split
+    dropped = ["attributes", "start_time_unix_nano", "resource_key", "scope_key", "events"]
+    table = table.drop_columns(dropped)
     for name, column in columns.items():
         table = table.append_column(name, column)
-    return table, entries.types
+    return table, insert, entries.types
 
 
 def _operations(spans: pa.Table) -> list[tuple[str, str, int]]:
@@ -232,16 +268,6 @@ def _operations(spans: pa.Table) -> list[tuple[str, str, int]]:
             strict=True,
         )
     )
-
-
-@contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
-    """``table`` readable in SQL as ``name`` on ``con`` for the block."""
-    con.register(name, table)
-    try:
-        yield
-    finally:
-        con.unregister(name)
 
 
 def _resource_row(resource_id: int, key: int, resource: Resource) -> tuple[object, ...]:
@@ -282,11 +308,8 @@ def _insert_rows(
     if not rows:
         return
     columns = {f"c{i}": pa.array(column) for i, column in enumerate(zip(*rows, strict=True))}
-    con.register("new_rows", pa.table(columns))
-    try:
-        con.execute(f"INSERT INTO {table} SELECT * FROM new_rows")  # noqa: S608 (a constant)
-    finally:
-        con.unregister("new_rows")
+    sql = f"INSERT INTO {table} SELECT * FROM new_rows"  # noqa: S608 (a constant)
+    _run(con, sql, new_rows=pa.table(columns))
 
 
 class SpanWriter:
@@ -348,11 +371,10 @@ class SpanWriter:
                 "scopes",
                 [_scope_row(i, key, batch.scopes[key]) for key, i in new_scopes.items()],
             )
-            with _registered(con, "batch_ids", ids):
-                stored_seqs = con.execute(_STORED_SEQS, _start_range(batch)).fetchall()
+            stored_seqs = _run(con, _STORED_SEQS, _start_range(batch), batch_ids=ids)
             rows, traces = _ordered(ids, _kept_rows(ids, [seq for (seq,) in stored_seqs]))
             if len(rows):
-                spans, types = _new_spans(
+                spans, insert_spans, types = _new_spans(
                     batch,
                     ids,
                     rows,
@@ -361,10 +383,8 @@ class SpanWriter:
                 )
                 new_types = [pair for pair in types if pair not in self._attribute_types]
                 _insert_rows(con, "attribute_types", new_types)
-                with _registered(con, "new_spans", spans):
-                    con.execute(_INSERT_SPANS)
-                with _registered(con, "new_traces", traces):
-                    con.execute(_INSERT_TRACES)
+                _run(con, insert_spans, new_spans=spans)
+                _run(con, _INSERT_TRACES, new_traces=traces)
                 new_operations = [
                     operation
                     for operation in _operations(spans)
