@@ -27,6 +27,7 @@ from traceway.pipeline.limits import SpanLimiter, SpanLimits
 from traceway.pipeline.processing import SpanProcessor, chain
 from traceway.pipeline.redaction import RedactionRules, Redactor
 from traceway.pipeline.retention import RetentionPolicy, RetentionTask
+from traceway.pipeline.span_rewrite import screen_specs
 from traceway.query.service import QueryService
 from traceway.query.span_limit import DEFAULT_MAX_TRACE_SPANS
 from traceway.receivers.decode_pool import DecodePool, InlineDecoder, SpanDecoder
@@ -176,7 +177,7 @@ class TracewayServer:
         retention.start()
         self._stack.push_async_callback(retention.stop)  # stops before the pipeline drains
         ingest = chain(processors, pipeline)
-        decoder = await self._start_decoder(config.decode_workers)
+        decoder = await self._start_decoder(config.decode_workers, processors)
 
         ingest_token, ui_token = config.ingest_token, config.ui_token
         query = QueryService(store, max_trace_spans=config.max_trace_spans)
@@ -239,11 +240,13 @@ class TracewayServer:
             tls=self._tls() is not None,
         )
 
-    async def _start_decoder(self, workers: int) -> SpanDecoder:
-        """The OTLP receivers' decoder; a pool stops after them, before the pipeline."""
+    async def _start_decoder(self, workers: int, processors: list[SpanProcessor]) -> SpanDecoder:
+        """The OTLP receivers' decoder, which also runs the processors' screens; a pool
+        stops after the receivers, before the pipeline."""
+        screens = screen_specs(processors)
         if workers < 1:
-            return InlineDecoder()
-        pool = DecodePool(workers)
+            return InlineDecoder(screens)
+        pool = DecodePool(workers, screens=screens)
         await pool.start()
         self._stack.push_async_callback(pool.stop)
         return pool

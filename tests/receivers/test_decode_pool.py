@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
@@ -21,6 +22,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from tests.processes import child_pids
 from traceway.model import Span
 from traceway.pipeline.api import RetryLaterError
+from traceway.pipeline.limits import SpanLimiter, SpanLimits
+from traceway.pipeline.redaction import MASK, RedactionRules, Redactor
+from traceway.pipeline.span_rewrite import ScreenedBatch, screen_specs
 from traceway.receivers.decode_pool import (
     DecodePool,
     InlineDecoder,
@@ -172,6 +176,42 @@ async def test_a_malformed_body_gives_the_same_error_as_inline(
     # ... and the worker is still there for the next body.
     assert len((await pool.decode(protobuf_body(50), "protobuf")).spans) == 50
     assert pool.replaced_workers == 0
+
+
+def secret_spans(count: int) -> list[Span]:
+    """Spans of which every sixteenth has a password and a long value."""
+    return [
+        replace(span, attributes={**span.attributes, "db.password": "hunter2", "note": "x" * 40})
+        if span.span_id.endswith("0")
+        else span
+        for span in spans(count)
+    ]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+async def test_decoders_screen_for_the_processors_as_the_event_loop_would(workers: int) -> None:
+    processors = [
+        Redactor(RedactionRules()),
+        SpanLimiter(SpanLimits(max_attribute_length=20)),
+    ]
+    screens = screen_specs(processors)
+    body = encode_protobuf(secret_spans(300))
+    if workers:
+        async with DecodePool(workers, min_body_bytes=SMALL, screens=screens) as pool:
+            decoded = await pool.decode(body, "protobuf")
+    else:
+        decoded = await InlineDecoder(screens).decode(body, "protobuf")
+    batch = decoded.spans
+    assert isinstance(batch, ScreenedBatch)
+    for processor in processors:
+        expected = sorted(set(processor.screen(batch)))
+        assert expected  # the spans with secrets
+        assert batch.screened[processor.screen_spec] == expected
+    redacted = processors[0].plan(batch)
+    assert redacted is not None
+    by_id = {span.span_id: span for span in redacted()}
+    assert by_id[f"{16:016x}"].attributes["db.password"] == MASK
+    assert by_id[f"{17:016x}"].attributes == spans(300)[16].attributes
 
 
 async def test_small_bodies_decode_in_this_process(pool: DecodePool) -> None:
@@ -343,4 +383,12 @@ def test_public_surface() -> None:
         "SpanDecoder",
         "default_decode_workers",
     ]
-    assert sorted(decode_worker.__all__) == ["DECODERS", "READY", "Reply", "main", "serve"]
+    assert sorted(decode_worker.__all__) == [
+        "DECODERS",
+        "READY",
+        "Reply",
+        "main",
+        "receive_message",
+        "send_message",
+        "serve",
+    ]

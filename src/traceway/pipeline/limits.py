@@ -95,7 +95,7 @@ class SpanLimiter(SpanRewriter):
     """The processor that holds spans to ``SpanLimits``."""
 
     def __init__(self, limits: SpanLimits) -> None:
-        super().__init__()
+        super().__init__(limits)
         self.limits = limits
 
     def screen(self, batch: SpanBatch) -> Iterable[int]:

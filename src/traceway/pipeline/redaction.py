@@ -119,7 +119,7 @@ class Redactor(SpanRewriter):
     """The processor that applies ``RedactionRules``."""
 
     def __init__(self, rules: RedactionRules) -> None:
-        super().__init__()
+        super().__init__(rules)
         self.rules = rules
         self._keys = frozenset(key.lower() for key in rules.keys)
         self._key_parts = tuple(sorted({part.lower() for part in rules.key_parts}))

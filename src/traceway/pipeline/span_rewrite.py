@@ -3,16 +3,23 @@
 A ``SpanRewriter`` says how to rewrite one span's own content and one resource or
 scope (returning the object itself when nothing changes), and how to screen a
 ``SpanBatch`` for the rows that may need it. ``plan`` then costs, for a batch where
-nothing needs work, the screen and a look-up per resource and scope: resources and
-scopes repeat from request to request, so their answers are kept by content key.
+nothing needs work, the screen (none if it ran already, see below) and one set
+comparison of the batch's resource and scope keys: resources and scopes repeat from
+request to request, so their answers are kept by content key.
 Changed rows are re-encoded and put in place of the old ones; the others keep their
 columns as decoded.
+
+The screen is a pure function of the batch and the rewriter's configuration, so it
+can run where the batch is decoded (a decode worker process, a thread): ``BatchScreens``
+runs the screens of some rewriters, named by their ``screen_spec``, and returns the
+batch as a ``ScreenedBatch``, whose rows a rewriter of the same spec takes instead of
+screening again on the event loop.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import TypeVar
@@ -21,22 +28,54 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceway.model import InstrumentationScope, Resource, Span
-from traceway.pipeline.processing import SpanChange
+from traceway.pipeline.processing import SpanChange, SpanProcessor
 from traceway.storage.span_batch import SpanBatch, SpanBatchBuilder, resource_key, scope_key
 
-__all__ = ["SpanRewriter"]
+__all__ = ["BatchScreens", "ScreenSpec", "ScreenedBatch", "SpanRewriter", "screen_specs"]
 
 _T = TypeVar("_T", Resource, InstrumentationScope)
 _MAX_REMEMBERED = 4096
 
+ScreenSpec = tuple[type["SpanRewriter"], Hashable]
+"""A rewriter's class and configuration: what its screen depends on (picklable)."""
+
+
+class ScreenedBatch(SpanBatch):
+    """A ``SpanBatch`` with the rows that screens found in it, by ``ScreenSpec``."""
+
+    __slots__ = ("screened",)
+
+    def __init__(
+        self,
+        table: pa.Table,
+        resources: Mapping[int, Resource],
+        scopes: Mapping[int, InstrumentationScope],
+        screened: Mapping[ScreenSpec, Sequence[int]],
+    ) -> None:
+        super().__init__(table, resources, scopes)
+        self.screened: Mapping[ScreenSpec, Sequence[int]] = dict(screened)
+
 
 class SpanRewriter(ABC):
-    """A ``SpanProcessor`` that rewrites spans one at a time, and only those that need it."""
+    """A ``SpanProcessor`` that rewrites spans one at a time, and only those that need it.
 
-    def __init__(self) -> None:
+    A subclass is built from its configuration alone (``cls(config)``), which is
+    hashable and picklable, so that its screen can be rebuilt in another process.
+    """
+
+    def __init__(self, config: Hashable) -> None:
+        self._config = config
         # Content key -> the rewritten object, None when it passes unchanged.
         self._resources: dict[int, Resource | None] = {}
         self._scopes: dict[int, InstrumentationScope | None] = {}
+        # The keys of those that pass unchanged, for one set comparison per batch.
+        self._unchanged_resources: set[int] = set()
+        self._unchanged_scopes: set[int] = set()
+
+    @property
+    def screen_spec(self) -> ScreenSpec:
+        """What this rewriter's screen depends on: its class and configuration."""
+        return (type(self), self._config)
 
     @abstractmethod
     def screen(self, batch: SpanBatch) -> Iterable[int]:
@@ -59,17 +98,19 @@ class SpanRewriter(ABC):
             return None
         if not isinstance(spans, SpanBatch):
             return partial(self._rewrite_spans, spans)
-        rows = sorted(set(self.screen(spans)))
+        screened = (
+            spans.screened.get(self.screen_spec) if isinstance(spans, ScreenedBatch) else None
+        )
+        rows = sorted(set(self.screen(spans) if screened is None else screened))
         if rows or not self._unchanged(spans):
             return partial(self._rewrite_batch, spans, rows)
         return None
 
     def _unchanged(self, batch: SpanBatch) -> bool:
         """Whether every resource and scope of ``batch`` is known to pass unchanged."""
-        # An unknown key gets False, not None: unknown is not "unchanged".
-        resources, scopes = self._resources, self._scopes
-        return all(resources.get(key, False) is None for key in batch.resources) and all(
-            scopes.get(key, False) is None for key in batch.scopes
+        return (
+            batch.resources.keys() <= self._unchanged_resources
+            and batch.scopes.keys() <= self._unchanged_scopes
         )
 
     def _rewrite_spans(self, spans: Sequence[Span]) -> Sequence[Span]:
@@ -107,10 +148,15 @@ class SpanRewriter(ABC):
             if changed:
                 table = _replace_rows(table, changed)
         resources = self._rewritten(
-            batch.resources, self._resources, self.rewrite_resource_or_scope
+            batch.resources,
+            self._resources,
+            self._unchanged_resources,
+            self.rewrite_resource_or_scope,
         )
         new_resource_keys = {old: resource_key(new) for old, new in resources.items()}
-        scopes = self._rewritten(batch.scopes, self._scopes, self.rewrite_resource_or_scope)
+        scopes = self._rewritten(
+            batch.scopes, self._scopes, self._unchanged_scopes, self.rewrite_resource_or_scope
+        )
         new_scope_keys = {old: scope_key(new) for old, new in scopes.items()}
         if table is batch.table and not resources and not scopes:
             return batch
@@ -124,9 +170,13 @@ class SpanRewriter(ABC):
 
     @staticmethod
     def _rewritten(
-        objects: Mapping[int, _T], known: dict[int, _T | None], rewrite: Callable[[_T], _T]
+        objects: Mapping[int, _T],
+        known: dict[int, _T | None],
+        unchanged: set[int],
+        rewrite: Callable[[_T], _T],
     ) -> dict[int, _T]:
-        """The objects of ``objects`` that change, by key; answers are kept in ``known``."""
+        """The objects of ``objects`` that change, by key; answers are kept in ``known``,
+        and the keys of those that pass unchanged in ``unchanged`` too."""
         changed: dict[int, _T] = {}
         for key, original in objects.items():
             try:
@@ -136,10 +186,44 @@ class SpanRewriter(ABC):
                 answer = None if new is original else new
                 if len(known) >= _MAX_REMEMBERED:
                     known.clear()  # resources are few in practice; this bounds odd clients
+                    unchanged.clear()
                 known[key] = answer
+                if answer is None:
+                    unchanged.add(key)
             if answer is not None:
                 changed[key] = answer
         return changed
+
+
+class BatchScreens:
+    """The screens of some rewriters, run where batches are decoded, off the event loop."""
+
+    def __init__(self, specs: Iterable[ScreenSpec] = ()) -> None:
+        self.specs = tuple(specs)
+        self._rewriters = [rewriter(config) for rewriter, config in self.specs]
+
+    def rows(self, batch: SpanBatch) -> list[list[int]]:
+        """Each screen's rows of ``batch``, sorted, in the order of ``specs``."""
+        return [sorted(set(rewriter.screen(batch))) for rewriter in self._rewriters]
+
+    def screened(
+        self, batch: SpanBatch, rows: Sequence[Sequence[int]] | None = None
+    ) -> ScreenedBatch:
+        """``batch`` with its screens' ``rows`` (screened here if not given)."""
+        if rows is None:
+            rows = self.rows(batch)
+        if len(rows) != len(self.specs):
+            raise ValueError(f"{len(rows)} screen results for {len(self.specs)} screens")
+        return ScreenedBatch(
+            batch.table, batch.resources, batch.scopes, dict(zip(self.specs, rows, strict=True))
+        )
+
+
+def screen_specs(processors: Iterable[SpanProcessor]) -> tuple[ScreenSpec, ...]:
+    """The screens of those ``processors`` that can be screened where batches are decoded."""
+    return tuple(
+        processor.screen_spec for processor in processors if isinstance(processor, SpanRewriter)
+    )
 
 
 def _replace_rows(table: pa.Table, changed: list[tuple[int, Span]]) -> pa.Table:

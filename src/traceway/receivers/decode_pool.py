@@ -8,6 +8,10 @@ server used about one core of two. ``DecodePool`` sends bodies of at least
 for which the trip costs more than it saves, decode on a thread as before
 (``InlineDecoder``). Receivers take either as their ``SpanDecoder``.
 
+Both also run the screens of the processors (``BatchScreens``) on each decoded batch,
+which are pure functions of the batch and its configuration, so that the event loop
+only applies their answers (a ``ScreenedBatch``).
+
 Failures, as a receiver sees them:
 
 * a body that is not OTLP raises ``OtlpDecodeError`` with the same message as inline;
@@ -29,14 +33,17 @@ workers also exit by themselves when the server process dies (their socket close
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import os
 import pickle
 import queue
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import Connection
+from multiprocessing.connection import wait
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol
@@ -44,8 +51,10 @@ from typing import Literal, Protocol
 import pyarrow as pa
 
 import traceway
+from traceway.model import Span
 from traceway.pipeline.api import RetryLaterError
-from traceway.receivers.decode_worker import DECODERS, READY
+from traceway.pipeline.span_rewrite import BatchScreens, ScreenSpec
+from traceway.receivers.decode_worker import DECODERS, READY, receive_message, send_message
 from traceway.receivers.otlp_decode import DecodedSpans, OtlpDecodeError
 from traceway.storage.span_batch import SpanBatch
 
@@ -98,10 +107,26 @@ def default_decode_workers() -> int:
 
 
 class InlineDecoder:
-    """Decodes on a thread of this process, off the event loop (``--decode-workers 0``)."""
+    """Decodes (and screens, for the processors of ``screens``) on a thread of this
+    process, off the event loop (``--decode-workers 0``)."""
+
+    def __init__(self, screens: Iterable[ScreenSpec] = ()) -> None:
+        self._screens = BatchScreens(screens)
 
     async def decode(self, body: bytes, body_format: BodyFormat) -> DecodedSpans:
-        return await asyncio.to_thread(DECODERS[body_format.encode()], body)
+        return await asyncio.to_thread(self._decode, body, body_format)
+
+    def _decode(self, body: bytes, body_format: BodyFormat) -> DecodedSpans:
+        decoded = DECODERS[body_format.encode()](body)
+        spans = _screened(self._screens, decoded.spans)
+        return decoded if spans is decoded.spans else dataclasses.replace(decoded, spans=spans)
+
+
+def _screened(screens: BatchScreens, spans: Sequence[Span]) -> Sequence[Span]:
+    """``spans`` as a ``ScreenedBatch`` when they are a ``SpanBatch`` and there are screens."""
+    if not screens.specs or not isinstance(spans, SpanBatch):
+        return spans
+    return screens.screened(spans)
 
 
 class _WorkerLostError(Exception):
@@ -111,9 +136,10 @@ class _WorkerLostError(Exception):
 class _Worker:
     """One ``decode_worker`` process and the pool's end of its socket."""
 
-    def __init__(self) -> None:
+    def __init__(self, screens: BatchScreens) -> None:
+        self._screens = screens
         self._process: subprocess.Popen[bytes] | None = None
-        self._connection: Connection | None = None
+        self._connection: socket.socket | None = None
         self._ready = False
 
     @property
@@ -144,7 +170,10 @@ class _Worker:
             except OSError:
                 ours.close()
                 raise
-        self._connection = Connection(ours.detach())
+        self._connection = ours
+        # The worker reads this first; if it is dead already, ``wait_ready`` says so.
+        with contextlib.suppress(OSError):
+            send_message(ours, pickle.dumps(self._screens.specs))
 
     def wait_ready(self, timeout_s: float = _START_TIMEOUT_S) -> None:
         """Wait for the launched process to say it is ready; ``OSError`` if it does not."""
@@ -154,8 +183,8 @@ class _Worker:
         try:
             ready = (
                 connection is not None
-                and connection.poll(timeout_s)
-                and connection.recv_bytes() == READY
+                and bool(wait([connection], timeout_s))
+                and receive_message(connection) == READY
             )
         except (EOFError, OSError):
             ready = False
@@ -177,20 +206,23 @@ class _Worker:
         if connection is None:
             raise _WorkerLostError("not started")
         try:
-            connection.send_bytes(body_format.encode())
-            connection.send_bytes(body)
-            if not connection.poll(timeout_s):
+            send_message(connection, body_format.encode())
+            send_message(connection, body)
+            if not wait([connection], timeout_s):
                 self.kill()
                 raise RetryLaterError(
                     f"decoding this export took longer than {timeout_s:g}s; it was stopped",
                     _RETRY_AFTER_S,
                 )
             # Only the worker's own replies are unpickled; bodies are parsed as OTLP.
-            reply = pickle.loads(connection.recv_bytes())  # noqa: S301
+            reply = pickle.loads(receive_message(connection))  # noqa: S301
             if reply[0] == "spans":
-                _, rejected, message, resources, scopes = reply
-                table = pa.ipc.open_stream(connection.recv_bytes()).read_all()
-                return DecodedSpans(SpanBatch(table, resources, scopes), rejected, message)
+                _, rejected, message, resources, scopes, screened = reply
+                # The table's buffers are the received message's, not copies.
+                table = pa.ipc.open_stream(pa.py_buffer(receive_message(connection))).read_all()
+                batch = SpanBatch(table, resources, scopes)
+                spans = self._screens.screened(batch, screened) if self._screens.specs else batch
+                return DecodedSpans(spans, rejected, message)
         except (EOFError, OSError) as exc:
             raise _WorkerLostError(str(exc) or type(exc).__name__) from exc
         if reply[0] == "invalid":
@@ -230,13 +262,16 @@ class DecodePool:
         min_body_bytes: int = DEFAULT_MIN_BODY_BYTES,
         max_waiting_bytes: int = DEFAULT_MAX_WAITING_BYTES,
         decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
+        screens: Iterable[ScreenSpec] = (),
     ) -> None:
+        """``screens``: the processors' screens to run on each decoded batch."""
         if workers < 1:
             raise ValueError("a decode pool needs at least one worker; use InlineDecoder for 0")
-        self._workers = [_Worker() for _ in range(workers)]
+        batch_screens = BatchScreens(screens)
+        self._workers = [_Worker(batch_screens) for _ in range(workers)]
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._threads: ThreadPoolExecutor | None = None
-        self._inline = InlineDecoder()
+        self._inline = InlineDecoder(batch_screens.specs)
         self._min_body_bytes = min_body_bytes
         self._max_waiting_bytes = max_waiting_bytes
         self._decode_timeout_s = decode_timeout_s

@@ -1,15 +1,19 @@
-"""One process of the ``DecodePool``: export bodies in, span columns out.
+"""One process of the ``DecodePool``: export bodies in, screened span columns out.
 
 The pool runs ``python -m traceway.receivers.decode_worker FD``, FD being the worker's
-end of a socket pair; nobody else should. Messages use ``multiprocessing.connection``
-framing:
+end of a socket pair; nobody else should. Each message is its length (8 bytes, big
+endian) then its bytes, read straight into one buffer (``send_message``,
+``receive_message``):
 
+* pool → worker, once at start: the pickled ``ScreenSpec`` tuple of the processors
+  whose screens the worker runs on every batch (``BatchScreens``);
 * worker → pool, once started: ``b"ready"``;
 * pool → worker: the body's format (``b"protobuf"`` or ``b"json"``), then the body;
 * worker → pool: a pickled ``Reply`` tuple, then for decoded spans the Arrow IPC
   stream of the ``SpanBatch`` table.
 
-The body is only ever parsed as OTLP, never unpickled; only the worker's replies are.
+The body is only ever parsed as OTLP, never unpickled; only the pool's screen specs
+and the worker's replies are.
 SIGINT and SIGTERM are ignored: the pool stops a worker by closing its socket, which
 also happens when the server dies, so a Ctrl-C on the terminal cannot fail exports
 that are being decoded while the server drains.
@@ -20,14 +24,15 @@ from __future__ import annotations
 import pickle
 import signal
 import socket
+import struct
 import sys
 import traceback
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from typing import Any
 
 import pyarrow as pa
 
+from traceway.pipeline.span_rewrite import BatchScreens
 from traceway.receivers.otlp_decode import (
     DecodedSpans,
     OtlpDecodeError,
@@ -36,7 +41,7 @@ from traceway.receivers.otlp_decode import (
 )
 from traceway.storage.span_batch import span_batch_of
 
-__all__ = ["DECODERS", "READY", "Reply", "main", "serve"]
+__all__ = ["DECODERS", "READY", "Reply", "main", "receive_message", "send_message", "serve"]
 
 READY = b"ready"
 DECODERS: dict[bytes, Callable[[bytes], DecodedSpans]] = {
@@ -45,17 +50,49 @@ DECODERS: dict[bytes, Callable[[bytes], DecodedSpans]] = {
 }
 
 Reply = tuple[Any, ...]
-"""``("spans", rejected, error_message, resources, scopes)`` then the table,
-``("invalid", message)`` for an ``OtlpDecodeError``, ``("failed", traceback)`` else."""
+"""``("spans", rejected, error_message, resources, scopes, screened_rows)`` then the
+table (``screened_rows`` in the order of the screen specs), ``("invalid", message)``
+for an ``OtlpDecodeError``, ``("failed", traceback)`` else."""
+
+_LENGTH = struct.Struct("!Q")
+_SMALL = 1 << 16  # a message this short goes in one write with its length
 
 
-def serve(connection: Connection) -> None:
-    """Decode requests from ``connection`` until the pool closes it."""
-    connection.send_bytes(READY)
+def send_message(sock: socket.socket, message: bytes | pa.Buffer) -> None:
+    """Send one message: its length, then its bytes (not copied when large)."""
+    header = _LENGTH.pack(len(message))
+    if len(message) < _SMALL:
+        sock.sendall(header + bytes(message))
+    else:
+        sock.sendall(header)
+        sock.sendall(message)
+
+
+def receive_message(sock: socket.socket) -> bytearray:
+    """The next message; ``EOFError`` if the other end closed the socket."""
+    (size,) = _LENGTH.unpack(_receive_exactly(sock, _LENGTH.size))
+    return _receive_exactly(sock, size)
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytearray:
+    data = bytearray(size)
+    with memoryview(data) as view:
+        received = 0
+        while received < size:
+            count = sock.recv_into(view[received:])
+            if not count:
+                raise EOFError("the other end closed the socket")
+            received += count
+    return data
+
+
+def serve(sock: socket.socket, screens: BatchScreens) -> None:
+    """Decode requests from ``sock`` until the pool closes it."""
+    send_message(sock, READY)
     while True:
         try:
-            body_format = connection.recv_bytes()
-            body = connection.recv_bytes()
+            body_format = bytes(receive_message(sock))
+            body = bytes(receive_message(sock))
         except (EOFError, OSError):
             return  # the pool closed the socket (or the server is gone): stop
         decode = DECODERS.get(body_format)
@@ -74,15 +111,16 @@ def serve(connection: Connection) -> None:
                 decoded.error_message,
                 dict(batch.resources),
                 dict(batch.scopes),
+                screens.rows(batch),
             )
         except OtlpDecodeError as exc:
-            connection.send_bytes(pickle.dumps(("invalid", str(exc))))
+            send_message(sock, pickle.dumps(("invalid", str(exc))))
             continue
         except Exception:  # sent to the pool, which raises it in the server
-            connection.send_bytes(pickle.dumps(("failed", traceback.format_exc())))
+            send_message(sock, pickle.dumps(("failed", traceback.format_exc())))
             continue
-        connection.send_bytes(pickle.dumps(reply))
-        connection.send_bytes(table)
+        send_message(sock, pickle.dumps(reply))
+        send_message(sock, table)
 
 
 def main(argv: list[str]) -> int:
@@ -91,12 +129,13 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or not argv[0].isdigit():
         print("usage: python -m traceway.receivers.decode_worker FD (run by DecodePool)")
         return 2
-    sock = socket.socket(fileno=int(argv[0]))
-    connection = Connection(sock.detach())
-    try:
-        serve(connection)
-    finally:
-        connection.close()
+    with socket.socket(fileno=int(argv[0])) as sock:
+        try:
+            # From the pool that started this process, as trusted as its arguments.
+            specs = pickle.loads(receive_message(sock))  # noqa: S301
+        except (EOFError, OSError):
+            return 0
+        serve(sock, BatchScreens(specs))
     return 0
 
 

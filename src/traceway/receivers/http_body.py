@@ -74,12 +74,16 @@ async def read_body(stream: AsyncIterator[bytes], content_encoding: str, limit: 
 
 
 async def _read_plain(stream: AsyncIterator[bytes], limit: int) -> bytes:
-    body = bytearray()
+    # Chunks are joined once at the end; a body that came in one chunk is not copied.
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in stream:
-        body += chunk
-        if len(body) > limit:
+        size += len(chunk)
+        if size > limit:
             raise BodyTooLargeError(limit)
-    return bytes(body)
+        if chunk:
+            chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _read_gzip(stream: AsyncIterator[bytes], limit: int) -> bytes:
