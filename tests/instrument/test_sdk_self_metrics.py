@@ -49,6 +49,15 @@ def _span_pipeline(reader: InMemoryMetricReader) -> dict[tuple[str, str | None],
     return totals
 
 
+def _configured(service: str, endpoint: str) -> tuple[InMemoryMetricReader, Instrumentation]:
+    """A non-global ``configure()`` whose metrics, the SDK's own included, ``reader`` reads."""
+    reader = InMemoryMetricReader()
+    instrumentation = configure(
+        service, endpoint=endpoint, metrics=False, metric_readers=[reader], set_global=False
+    )
+    return reader, instrumentation
+
+
 def _end_spans(instrumentation: Instrumentation) -> None:
     tracer = instrumentation.tracer_provider.get_tracer("test")
     for i in range(SPANS):
@@ -59,14 +68,7 @@ def _end_spans(instrumentation: Instrumentation) -> None:
 def test_spans_dropped_or_not_delivered_are_counted_in_the_services_meter_provider(
     closed_port: int,
 ) -> None:
-    reader = InMemoryMetricReader()
-    instrumentation = configure(
-        "lonely",
-        endpoint=f"http://127.0.0.1:{closed_port}",
-        metrics=False,
-        metric_readers=[reader],
-        set_global=False,
-    )
+    reader, instrumentation = _configured("lonely", f"http://127.0.0.1:{closed_port}")
     try:
         _end_spans(instrumentation)
         instrumentation.force_flush()
@@ -88,14 +90,7 @@ def test_spans_dropped_or_not_delivered_are_counted_in_the_services_meter_provid
 
 @pytest.mark.usefixtures("sdk_metrics_on")
 def test_delivered_spans_are_counted_without_an_error_type(otlp_receiver: OTLPReceiver) -> None:
-    reader = InMemoryMetricReader()
-    instrumentation = configure(
-        "served",
-        endpoint=otlp_receiver.endpoint,
-        metrics=False,
-        metric_readers=[reader],
-        set_global=False,
-    )
+    reader, instrumentation = _configured("served", otlp_receiver.endpoint)
     try:
         tracer = instrumentation.tracer_provider.get_tracer("test")
         for i in range(QUEUE_SIZE // 2):
@@ -115,14 +110,7 @@ def test_the_sdk_counts_nothing_unless_its_metrics_are_enabled(
 ) -> None:
     monkeypatch.delenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", raising=False)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "0.5")
-    reader = InMemoryMetricReader()
-    instrumentation = configure(
-        "quiet",
-        endpoint=f"http://127.0.0.1:{closed_port}",
-        metrics=False,
-        metric_readers=[reader],
-        set_global=False,
-    )
+    reader, instrumentation = _configured("quiet", f"http://127.0.0.1:{closed_port}")
     try:
         _end_spans(instrumentation)
         instrumentation.force_flush()
