@@ -89,13 +89,7 @@ def spans_from_batch(batch: ThriftBatch) -> DecodedSpans:
             spans.append(_span(thrift_span, resource))
         except _RejectedSpan as rejection:
             rejections[str(rejection)] += 1
-    message = ""
-    if rejections:
-        reasons = "; ".join(f"{count} with {reason}" for reason, count in rejections.items())
-        message = f"rejected {rejections.total()} span(s): {reasons}"
-    return DecodedSpans(
-        spans=tuple(spans), rejected_spans=rejections.total(), error_message=message
-    )
+    return DecodedSpans.of(tuple(spans), rejections)
 
 
 def _text(value: str | bytes | None) -> str:

@@ -74,6 +74,11 @@ class DecodedSpans:
     rejected_spans: int = 0
     error_message: str = ""
 
+    @classmethod
+    def of(cls, spans: Sequence[Span], rejections: Counter[str]) -> DecodedSpans:
+        """The spans kept, and the rejected ones counted by reason."""
+        return cls(spans, rejections.total(), rejection_message(rejections))
+
 
 class _RejectedSpan(ValueError):
     """A span that is well-formed protobuf but cannot be stored; the message is the reason."""
@@ -173,10 +178,8 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedSpans:
                 dropped_events.append(pb.dropped_events_count)
                 dropped_links.append(pb.dropped_links_count)
     attributes, attributes_extra = entries.build()
-    return DecodedSpans(
-        spans=builder.build(attributes=attributes, attributes_extra=attributes_extra),
-        rejected_spans=rejections.total(),
-        error_message=_rejection_message(rejections),
+    return DecodedSpans.of(
+        builder.build(attributes=attributes, attributes_extra=attributes_extra), rejections
     )
 
 
@@ -232,7 +235,8 @@ def export_response(decoded: DecodedSpans) -> ExportTraceServiceResponse:
     )
 
 
-def _rejection_message(rejections: Counter[str]) -> str:
+def rejection_message(rejections: Counter[str]) -> str:
+    """``rejected N span(s): n with reason; ...``, or empty when nothing was rejected."""
     if not rejections:
         return ""
     reasons = "; ".join(f"{count} with {reason}" for reason, count in rejections.items())

@@ -157,13 +157,7 @@ def decode_spans(items: Iterable[T], read: Callable[[T], ZipkinSpan]) -> Decoded
         spans.append(span)
     if shared:
         spans = [_follow_shared_parent(span, shared) for span in spans]
-    message = ""
-    if rejections:
-        reasons = "; ".join(f"{count} with {reason}" for reason, count in rejections.items())
-        message = f"rejected {rejections.total()} span(s): {reasons}"
-    return DecodedSpans(
-        spans=tuple(spans), rejected_spans=rejections.total(), error_message=message
-    )
+    return DecodedSpans.of(tuple(spans), rejections)
 
 
 def _shared_span_id(trace_id: str, span_id: str) -> str:
