@@ -18,22 +18,19 @@ from traceway.demo.traffic import SCENARIOS, LoadStats, run_load
 __all__ = ["add_parser", "duration", "progress_line", "run"]
 
 _BAR_WIDTH = 24
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def duration(text: str) -> float:
-    """Seconds from ``30s``, ``2m``, ``1h``, ``500ms`` or a bare number of seconds."""
+    """Seconds from a bare number of seconds or a duration as ``options.duration`` reads
+    them (``30s``, ``2m``, ``1h``, ``500ms``)."""
     value = text.strip().lower()
-    for unit in sorted(_UNITS, key=len, reverse=True):
-        if value.endswith(unit):
-            number, scale = value[: -len(unit)], _UNITS[unit]
-            break
-    else:
-        number, scale = value, 1.0
     try:
-        seconds = float(number) * scale
+        seconds = float(value)
     except ValueError:
-        seconds = 0.0
+        try:
+            seconds = options.duration(value) / 1e9
+        except argparse.ArgumentTypeError:
+            seconds = 0.0
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 30s, 2m or 1h")
     return seconds
