@@ -120,7 +120,6 @@ class Redactor(SpanRewriter):
 
     def __init__(self, rules: RedactionRules) -> None:
         super().__init__(rules)
-        self.rules = rules
         self._keys = frozenset(key.lower() for key in rules.keys)
         self._key_parts = tuple(sorted({part.lower() for part in rules.key_parts}))
         self._key_rules: dict[str, int] = {}  # key -> _ANY_VALUE, _TEXT_VALUE or 0

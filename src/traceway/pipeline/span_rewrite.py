@@ -101,7 +101,8 @@ class SpanRewriter(ABC):
         screened = (
             spans.screened.get(self.screen_spec) if isinstance(spans, ScreenedBatch) else None
         )
-        rows = sorted(set(self.screen(spans) if screened is None else screened))
+        # Screened rows come from BatchScreens.rows, sorted and without repeats already.
+        rows = sorted(set(self.screen(spans))) if screened is None else list(screened)
         if rows or not self._unchanged(spans):
             return partial(self._rewrite_batch, spans, rows)
         return None
