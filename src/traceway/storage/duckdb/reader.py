@@ -11,7 +11,7 @@ import duckdb
 from traceway.model import Span, SpanKind, Trace, is_valid_trace_id
 from traceway.storage.api import Operation, OperationQuery, TraceQuery
 from traceway.storage.duckdb.rows import SPAN_COLUMNS, ReferenceRows
-from traceway.storage.duckdb.search import span_filter
+from traceway.storage.duckdb.search import SpanFilter, span_filter
 from traceway.storage.duckdb.trace_lookup import trace_bounds
 from traceway.storage.duckdb.windows import TimeRange, search_windows
 
@@ -204,13 +204,12 @@ def get_trace(
 
 def _matches_in(
     cur: duckdb.DuckDBPyConnection,
-    query: TraceQuery,
+    found: SpanFilter,
     start_min: int | None,
     start_max: int | None,
     limit: int,
 ) -> list[str]:
     """Matching trace ids by their newest matching span that starts inside the window."""
-    found = span_filter(query, cur)
     where, params = found.where, list(found.params)
     if start_min is not None:
         where += " AND s.start_time_ns >= ?"
@@ -242,12 +241,14 @@ def find_trace_ids(
     """
     if query.limit <= 0:
         return []
+    condition = span_filter(query, cur)  # once: every window reads the same snapshot
     found: list[str] = []
     seen: set[str] = set()
     for start_min, start_max in search_windows(
         query.start_time_min_ns, query.start_time_max_ns, stored, lambda: len(found), query.limit
     ):
-        for trace_id in _matches_in(cur, query, start_min, start_max, query.limit + len(found)):
+        limit = query.limit + len(found)
+        for trace_id in _matches_in(cur, condition, start_min, start_max, limit):
             if trace_id not in seen:
                 seen.add(trace_id)
                 found.append(trace_id)

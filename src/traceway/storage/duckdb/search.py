@@ -33,14 +33,13 @@ def _stored_types(cur: duckdb.DuckDBPyConnection, key: str) -> set[str]:
 
 
 def _tag_condition(
-    key: str, value: str, cur: duckdb.DuckDBPyConnection | None
+    key: str, value: str, cur: duckdb.DuckDBPyConnection
 ) -> tuple[str, list[object]]:
     candidates = needles(key, value)
-    in_span_candidates = candidates
-    if cur is not None:
-        prefix = escape_key(key) + SEPARATOR
-        types = _stored_types(cur, escape_key(key))
-        in_span_candidates = [c for c in candidates if c[len(prefix)] in types]
+    escaped = escape_key(key)
+    types = _stored_types(cur, escaped)
+    type_at = len(escaped) + len(SEPARATOR)
+    in_span_candidates = [c for c in candidates if c[type_at] in types]
     in_span, params = (
         entry_condition("s", in_span_candidates) if in_span_candidates else ("FALSE", [])
     )
@@ -62,11 +61,11 @@ def _tag_condition(
     return "(" + " OR ".join(alternatives) + ")", params
 
 
-def span_filter(query: TraceQuery, cur: duckdb.DuckDBPyConnection | None = None) -> SpanFilter:
+def span_filter(query: TraceQuery, cur: duckdb.DuckDBPyConnection) -> SpanFilter:
     """The condition a span must meet to make its trace a match for ``query``.
 
-    With ``cur``, a tag is looked for only as the value types its key was stored
-    with (``attribute_types``): fewer comparisons per span. The condition then holds
+    A tag is looked for only as the value types its key was stored with
+    (``attribute_types``, read on ``cur``): fewer comparisons per span. The condition holds
     for the spans stored when it was made; spans written later with a new type of
     that key are missed by it.
     """
