@@ -16,11 +16,10 @@ from typing import Any, cast
 from traceway.model import Attributes, AttributeValue, Event, Link
 
 __all__ = [
-    "decode_attributes",
+    "attributes_from_json",
     "decode_events",
     "decode_links",
     "dumps",
-    "encode_attributes",
     "encode_events",
     "encode_links",
     "from_json",
@@ -54,26 +53,18 @@ def from_json(value: Any) -> AttributeValue:
     if isinstance(value, dict):
         if "b" in value:
             return base64.b64decode(value["b"])
-        return _map_from_json(value["kv"])
+        return attributes_from_json(value["kv"])
     return cast(AttributeValue, value)
 
 
-def _map_from_json(attributes: dict[str, Any]) -> dict[str, AttributeValue]:
+def attributes_from_json(attributes: dict[str, Any]) -> dict[str, AttributeValue]:
+    """An attribute map from its typed JSON object."""
     return {key: from_json(value) for key, value in attributes.items()}
 
 
 def dumps(value: Any) -> str:
     """Compact JSON text, non-ASCII kept as is."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def encode_attributes(attributes: Attributes) -> str | None:
-    """Typed JSON of an attribute map, None when empty."""
-    return dumps(_map_to_json(attributes)) if attributes else None
-
-
-def decode_attributes(text: str | None) -> dict[str, AttributeValue]:
-    return _map_from_json(json.loads(text)) if text else {}
 
 
 def encode_events(events: Iterable[Event]) -> str | None:
@@ -89,7 +80,7 @@ def decode_events(text: str | None) -> tuple[Event, ...]:
     if not text:
         return ()
     return tuple(
-        Event(time, name, _map_from_json(attributes), dropped)
+        Event(time, name, attributes_from_json(attributes), dropped)
         for time, name, attributes, dropped in json.loads(text)
     )
 
@@ -114,6 +105,6 @@ def decode_links(text: str | None) -> tuple[Link, ...]:
     if not text:
         return ()
     return tuple(
-        Link(trace_id, span_id, trace_state, _map_from_json(attributes), dropped, flags)
+        Link(trace_id, span_id, trace_state, attributes_from_json(attributes), dropped, flags)
         for trace_id, span_id, trace_state, attributes, dropped, flags in json.loads(text)
     )

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from traceway.model import Event
-from traceway.storage.typed_json import decode_events, from_json
+from traceway.storage.typed_json import attributes_from_json, decode_events
 
 __all__ = ["EVENT_COLUMNS", "EVENT_OFFSETS", "SPLIT_IN_PYTHON", "events", "split_events"]
 
@@ -130,11 +130,6 @@ def events(start_ns: int, offsets: Sequence[int] | None, text: str | None) -> tu
         return decode_events(text)
     rows = json.loads(text) if text else []
     return tuple(
-        Event(
-            start_ns + offset,
-            name,
-            {key: from_json(value) for key, value in attrs.items()},
-            dropped,
-        )
+        Event(start_ns + offset, name, attributes_from_json(attrs), dropped)
         for offset, (name, attrs, dropped) in zip(offsets, rows, strict=True)
     )
