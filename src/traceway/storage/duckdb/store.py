@@ -122,12 +122,10 @@ class DuckDBStore:
                 raise StorageError(
                     f"writing {len(spans)} spans to {self._where} failed: {_explain(error)}"
                 ) from error
-            if written.start_min_ns is not None and written.start_max_ns is not None:
+            if written is not None:
                 with self._state_lock:
                     self._stored = (
-                        TimeRange(written.start_min_ns, written.start_max_ns)
-                        if self._stored is None
-                        else self._stored.including(written.start_min_ns, written.start_max_ns)
+                        written if self._stored is None else self._stored.including(written)
                     )
 
     def delete_traces_before(self, cutoff_ns: int) -> int:

@@ -23,8 +23,10 @@ class TimeRange:
     start_min_ns: int
     start_max_ns: int
 
-    def including(self, start_min_ns: int, start_max_ns: int) -> TimeRange:
-        return TimeRange(min(self.start_min_ns, start_min_ns), max(self.start_max_ns, start_max_ns))
+    def including(self, other: TimeRange) -> TimeRange:
+        return TimeRange(
+            min(self.start_min_ns, other.start_min_ns), max(self.start_max_ns, other.start_max_ns)
+        )
 
 
 def search_windows(

@@ -21,7 +21,6 @@ the start time it had, however late it comes again.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -34,9 +33,10 @@ from traceway.storage.duckdb.attribute_columns import split_entries
 from traceway.storage.duckdb.event_columns import EVENT_COLUMNS, EVENT_OFFSETS, split_events
 from traceway.storage.duckdb.trace_lookup import TRACE_KEY
 from traceway.storage.duckdb.transaction import transaction
+from traceway.storage.duckdb.windows import TimeRange
 from traceway.storage.span_batch import SpanBatch
 
-__all__ = ["SpanWriter", "WriteResult"]
+__all__ = ["SpanWriter"]
 
 _MAX_TIME_NS = 2**63 - 1  # OTLP allows 2**64 - 1; nanoseconds reach 2**63 in the year 2262
 
@@ -116,15 +116,6 @@ def _run(
     ``execute``, this one: a wrapper around ``con`` would hide them.
     """
     return con.execute(sql, params).fetchall()
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """How many spans a write stored, and the range of their start times."""
-
-    stored: int
-    start_min_ns: int | None
-    start_max_ns: int | None
 
 
 def _check_times(batch: SpanBatch) -> None:
@@ -345,7 +336,7 @@ class SpanWriter:
         self._last_resource_id = max(self._last_resource_id, *self._resource_ids.values(), 0)
         self._last_scope_id = max(self._last_scope_id, *self._scope_ids.values(), 0)
 
-    def write(self, batch: SpanBatch) -> WriteResult:
+    def write(self, batch: SpanBatch) -> TimeRange | None:
         """Store the batch's new spans; committed when this returns."""
         _check_times(batch)
         new_resources = {
@@ -399,9 +390,8 @@ class SpanWriter:
         self._operations.update(new_operations)
         self._attribute_types.update(new_types)
         if not len(rows):
-            return WriteResult(0, None, None)
-        return WriteResult(
-            stored=len(rows),
-            start_min_ns=pc.min(traces.column("start_min_ns")).as_py(),
-            start_max_ns=pc.max(traces.column("start_max_ns")).as_py(),
+            return None
+        return TimeRange(
+            pc.min(traces.column("start_min_ns")).as_py(),
+            pc.max(traces.column("start_max_ns")).as_py(),
         )
