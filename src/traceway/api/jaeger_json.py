@@ -238,12 +238,17 @@ def trace_to_json(trace: Trace) -> JaegerTrace:
     process_ids: dict[str, str] = {}
     processes: dict[str, JaegerProcess] = {}
     spans: list[JaegerSpan] = []
+    # Spans read from storage share Resource objects: fold each object's key once.
+    by_object: dict[int, str] = {}
     for span in trace.spans:
-        key = _process_key(span.resource)
-        process_id = process_ids.get(key)
+        process_id = by_object.get(id(span.resource))
         if process_id is None:
-            process_id = process_ids[key] = f"p{len(process_ids) + 1}"
-            processes[process_id] = _process(span.resource)
+            key = _process_key(span.resource)
+            process_id = process_ids.get(key)
+            if process_id is None:
+                process_id = process_ids[key] = f"p{len(process_ids) + 1}"
+                processes[process_id] = _process(span.resource)
+            by_object[id(span.resource)] = process_id
         spans.append(_span(span, process_id))
     notice = cut_notice(len(trace.spans), trace.total_span_count)
     return {

@@ -73,14 +73,21 @@ class _Resources:
     def __init__(self) -> None:
         self.indexes: dict[str, int] = {}
         self.items: list[dict[str, Any]] = []
+        # Spans read from storage share Resource objects (alive as long as the trace):
+        # each object's key is worked out once.
+        self._by_object: dict[int, int] = {}
 
     def index(self, resource: Resource) -> int:
+        index = self._by_object.get(id(resource))
+        if index is not None:
+            return index
         attributes = typed_attributes(resource.attributes)
         key = json.dumps([attributes, resource.schema_url], sort_keys=True)
         index = self.indexes.get(key)
         if index is None:
             index = self.indexes[key] = len(self.items)
             self.items.append({"attributes": attributes, "schemaUrl": resource.schema_url})
+        self._by_object[id(resource)] = index
         return index
 
 
