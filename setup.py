@@ -1,9 +1,10 @@
-"""Build hook: the demo's gRPC code is generated from protos/ (see traceway.demo.codegen)."""
+"""Build hooks: the demo's gRPC code is generated from protos/ (see traceway.demo.codegen),
+and the native OTLP decoder is compiled."""
 
 import importlib.util
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 _CODEGEN = Path(__file__).parent / "src" / "traceway" / "demo" / "codegen.py"
@@ -22,4 +23,19 @@ class BuildPyWithProtos(build_py):
         super().run()
 
 
-setup(cmdclass={"build_py": BuildPyWithProtos})
+# The native OTLP decoder (see its header). Optional: without a C compiler the
+# install still works and traceway decodes OTLP in Python, more slowly.
+_NATIVE_DECODER = Extension(
+    "traceway.receivers._otlp_native",
+    sources=["src/traceway/receivers/_otlp_native.c"],
+    extra_compile_args=[
+        "-O2",
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-Werror=implicit-function-declaration",
+    ],
+    optional=True,
+)
+
+setup(cmdclass={"build_py": BuildPyWithProtos}, ext_modules=[_NATIVE_DECODER])

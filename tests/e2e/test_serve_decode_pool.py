@@ -72,7 +72,8 @@ def serve(tmp_path: Path) -> Iterator[ServeProcess]:
 
 
 def sdk_spans(service: str, count: int) -> tuple[ReadableSpan, ...]:
-    """``count`` finished spans of one trace, with enough attributes to pass 64 KiB."""
+    """``count`` finished spans of one trace, with enough attributes to pass 64 KiB and a
+    list value, which the C decoder leaves to the workers."""
     memory = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(SimpleSpanProcessor(memory))
@@ -81,7 +82,13 @@ def sdk_spans(service: str, count: int) -> tuple[ReadableSpan, ...]:
         for number in range(count - 1):
             with tracer.start_as_current_span(
                 f"step {number}",
-                attributes={"step": number, "payload": "x" * 200, "ok": True, "ratio": 0.25},
+                attributes={
+                    "step": number,
+                    "payload": "x" * 200,
+                    "ok": True,
+                    "ratio": 0.25,
+                    "tags": ("a", "b"),  # a list: the C decoder leaves the body to a worker
+                },
             ):
                 pass
     return memory.get_finished_spans()
@@ -96,7 +103,12 @@ def raw_spans(count: int, export: int) -> list[Span]:
             name=f"work {number % 10}",
             start_time_unix_nano=1_750_000_000_000_000_000 + number,
             end_time_unix_nano=1_750_000_000_000_001_000 + number,
-            attributes={"http.method": "GET", "order.id": number, "note": "y" * 50},
+            attributes={
+                "http.method": "GET",
+                "order.id": number,
+                "note": "y" * 50,
+                "tags": ["a", "b"],  # a list: the C decoder leaves the body to a worker
+            },
         )
         for number in range(count)
     ]

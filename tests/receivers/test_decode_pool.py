@@ -62,6 +62,13 @@ def protobuf_body(count: int) -> bytes:
     return encode_protobuf(spans(count))
 
 
+def slow_protobuf_body(count: int) -> bytes:
+    """A body that takes a while: its list values leave it to the Python decoder."""
+    return encode_protobuf(
+        [replace(span, attributes={**span.attributes, "tags": ["a", "b"]}) for span in spans(count)]
+    )
+
+
 def json_body(count: int) -> bytes:
     return request_to_json(encode_request(spans(count)))
 
@@ -146,6 +153,8 @@ async def test_workers_decode_protobuf_and_json_as_this_process_does(pool: Decod
     text = json_body(300)
     assert_same(await pool.decode(text, "json"), decode_json(text))
     assert list((await pool.decode(body, "protobuf")).spans) == spans(300)
+    slow = slow_protobuf_body(300)  # the C decoder leaves it to a worker
+    assert_same(await pool.decode(slow, "protobuf"), decode_protobuf(slow))
 
 
 async def test_rejected_spans_come_back_as_partial_success(pool: DecodePool) -> None:
@@ -224,7 +233,7 @@ async def test_small_bodies_decode_in_this_process(pool: DecodePool) -> None:
 
 
 async def test_a_worker_killed_mid_request_is_replaced_and_the_body_decoded_again() -> None:
-    body = protobuf_body(40_000)  # long enough to be killed while decoding it
+    body = slow_protobuf_body(40_000)  # long enough to be killed while decoding it
     async with DecodePool(1, min_body_bytes=SMALL) as pool:
         (first,) = pool.worker_pids
         killer = kill_when_busy(pool)
@@ -239,7 +248,7 @@ async def test_a_worker_killed_mid_request_is_replaced_and_the_body_decoded_agai
 
 
 async def test_a_body_whose_workers_keep_dying_is_refused_retryably() -> None:
-    body = protobuf_body(40_000)
+    body = slow_protobuf_body(40_000)
     async with DecodePool(1, min_body_bytes=SMALL) as pool:
         killers = [kill_when_busy(pool), kill_new_workers(pool, pool.worker_pids)]
         with pytest.raises(RetryLaterError, match="decode worker"):
@@ -253,16 +262,16 @@ async def test_a_decode_that_takes_too_long_is_stopped_and_refused_retryably() -
     async with DecodePool(1, min_body_bytes=SMALL, decode_timeout_s=0.2) as pool:
         (first,) = pool.worker_pids
         with pytest.raises(RetryLaterError, match=r"longer than 0\.2s"):
-            await pool.decode(protobuf_body(60_000), "protobuf")
+            await pool.decode(slow_protobuf_body(60_000), "protobuf")
         assert not alive(first)
-        assert len((await pool.decode(protobuf_body(20), "protobuf")).spans) == 20
+        assert len((await pool.decode(slow_protobuf_body(20), "protobuf")).spans) == 20
         assert pool.replaced_workers == 1
 
 
 async def test_other_requests_are_not_disturbed_by_a_dying_worker() -> None:
     async with DecodePool(2, min_body_bytes=SMALL) as pool:
         killer = kill_when_busy(pool)
-        bodies = [protobuf_body(20_000)] + [protobuf_body(200) for _ in range(10)]
+        bodies = [slow_protobuf_body(20_000)] + [protobuf_body(200) for _ in range(10)]
         results = await asyncio.gather(*(pool.decode(body, "protobuf") for body in bodies))
         killer.join()
         assert [len(result.spans) for result in results] == [20_000] + [200] * 10
@@ -274,7 +283,7 @@ async def test_stop_finishes_running_decodes_then_leaves_no_process() -> None:
     pids = pool.worker_pids
     assert len(pids) == 2
     assert all(alive(pid) for pid in pids)
-    running = asyncio.ensure_future(pool.decode(protobuf_body(5_000), "protobuf"))
+    running = asyncio.ensure_future(pool.decode(slow_protobuf_body(5_000), "protobuf"))
     await asyncio.sleep(0.05)
     await pool.stop()
     assert len((await running).spans) == 5_000
@@ -285,7 +294,7 @@ async def test_stop_finishes_running_decodes_then_leaves_no_process() -> None:
 
 
 async def test_too_many_waiting_bytes_are_refused_retryably() -> None:
-    body = protobuf_body(5_000)
+    body = slow_protobuf_body(5_000)
     async with DecodePool(1, min_body_bytes=SMALL, max_waiting_bytes=len(body) + 10) as pool:
         results = await asyncio.gather(
             *(pool.decode(body, "protobuf") for _ in range(3)), return_exceptions=True

@@ -333,7 +333,9 @@ def test_public_surface() -> None:
         "DecodedSpans",
         "OtlpDecodeError",
         "decode_json",
+        "decode_native",
         "decode_protobuf",
+        "decode_protobuf_python",
         "decode_request",
         "export_response",
     ]

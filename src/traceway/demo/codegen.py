@@ -12,6 +12,7 @@ This module imports nothing from traceway, so a build can load it by its file pa
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 from pathlib import Path
@@ -64,7 +65,11 @@ def _well_known_protos(protoc: object) -> Path:
 
 
 def _mypy_grpc_plugin() -> str | None:
-    """mypy-protobuf's plugin: beside this interpreter (a venv's bin/), else on PATH."""
+    """mypy-protobuf's plugin: beside this interpreter (a venv's bin/), else on PATH;
+    None when this interpreter can't import it (pip's isolated build of a venv that has
+    the plugin script: the plugin would inherit the build's path and fail)."""
+    if importlib.util.find_spec("mypy_protobuf") is None:
+        return None
     beside = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
     if beside.exists():
         return str(beside)

@@ -1,12 +1,14 @@
 """Decode large OTLP exports in worker processes, beside the event loop and the commit.
 
-Decoding an export is pure Python work: on a thread of the server it holds the GIL that
-the event loop (the API, the receivers) and the commit thread (DuckDB) need too, so the
-server used about one core of two. ``DecodePool`` sends bodies of at least
-``min_body_bytes`` to worker processes (``decode_worker``), which answer with the
-``SpanBatch`` as Arrow IPC plus its resources, scopes and rejections; smaller bodies,
-for which the trip costs more than it saves, decode on a thread as before
-(``InlineDecoder``). Receivers take either as their ``SpanDecoder``.
+Most OTLP protobuf bodies are decoded by the C decoder (``otlp_native``), on a thread
+and without the GIL: that is faster than a trip to another process. The rest (OTLP/JSON,
+list or map values, rejected spans) is pure Python work, which on a thread of the server
+holds the GIL that the event loop (the API, the receivers) and the commit thread need
+too. ``DecodePool`` sends such bodies of at least ``min_body_bytes`` to worker processes
+(``decode_worker``), which answer with the ``SpanBatch`` as Arrow IPC plus its
+resources, scopes and rejections; smaller bodies, for which the trip costs more than it
+saves, decode on a thread (``InlineDecoder``). Receivers take either as their
+``SpanDecoder``.
 
 Both also run the screens of the processors (``BatchScreens``) on each decoded batch,
 which are pure functions of the batch and its configuration, so that the event loop
@@ -55,7 +57,7 @@ from traceway.model import Span
 from traceway.pipeline.api import RetryLaterError
 from traceway.pipeline.span_rewrite import BatchScreens, ScreenSpec
 from traceway.receivers.decode_worker import DECODERS, READY, receive_message, send_message
-from traceway.receivers.otlp_decode import DecodedSpans, OtlpDecodeError
+from traceway.receivers.otlp_decode import DecodedSpans, OtlpDecodeError, decode_native
 from traceway.storage.span_batch import SpanBatch
 
 __all__ = [
@@ -116,8 +118,18 @@ class InlineDecoder:
     async def decode(self, body: bytes, body_format: BodyFormat) -> DecodedSpans:
         return await asyncio.to_thread(self._decode, body, body_format)
 
+    async def decode_natively(self, body: bytes) -> DecodedSpans | None:
+        """The spans of a protobuf ``body`` if the C decoder takes it, else None."""
+        return await asyncio.to_thread(self._decode_natively, body)
+
     def _decode(self, body: bytes, body_format: BodyFormat) -> DecodedSpans:
-        decoded = DECODERS[body_format.encode()](body)
+        return self._screened(DECODERS[body_format.encode()](body))
+
+    def _decode_natively(self, body: bytes) -> DecodedSpans | None:
+        decoded = decode_native(body)
+        return None if decoded is None else self._screened(decoded)
+
+    def _screened(self, decoded: DecodedSpans) -> DecodedSpans:
         spans = _screened(self._screens, decoded.spans)
         return decoded if spans is decoded.spans else dataclasses.replace(decoded, spans=spans)
 
@@ -330,12 +342,17 @@ class DecodePool:
         await self.stop()
 
     async def decode(self, body: bytes, body_format: BodyFormat) -> DecodedSpans:
-        """The spans of ``body``, decoded by a worker when it is large enough."""
+        """The spans of ``body``: decoded here when it is small or the C decoder takes
+        it (faster than a trip to a worker), else by a worker."""
         if len(body) < self._min_body_bytes:
             return await self._inline.decode(body, body_format)
         threads = self._threads
         if threads is None or self._closing:
             raise RetryLaterError("traceway is shutting down", _RETRY_AFTER_S)
+        if body_format == "protobuf":
+            decoded = await self._inline.decode_natively(body)
+            if decoded is not None:
+                return decoded
         if self._pending_bytes and self._pending_bytes + len(body) > self._max_waiting_bytes:
             raise RetryLaterError(
                 f"decoders are busy ({self._pending_bytes} bytes of exports in hand)",

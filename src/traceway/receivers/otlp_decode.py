@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -23,28 +22,25 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from traceway.model import (
-    AttributeValue,
-    InstrumentationScope,
-    Link,
-    Resource,
-    Span,
-    SpanKind,
-    StatusCode,
-)
+from traceway.model import Link, Span, SpanKind, StatusCode
 from traceway.receivers.otlp_json import request_from_json
+from traceway.receivers.otlp_native import native_batch
+from traceway.receivers.otlp_values import attributes as _attributes
+from traceway.receivers.otlp_values import resource_of, scope_of
+from traceway.receivers.otlp_values import value as _value
 from traceway.storage.entry_column import EntryColumnBuilder, int_prefix, string_prefix
-from traceway.storage.span_batch import SpanBatchBuilder, resource_key, scope_key
+from traceway.storage.span_batch import SpanBatchBuilder
 from traceway.storage.typed_json import dumps, encode_links, to_json
 
 __all__ = [
     "DecodedSpans",
     "OtlpDecodeError",
     "decode_json",
+    "decode_native",
     "decode_protobuf",
+    "decode_protobuf_python",
     "decode_request",
     "export_response",
 ]
@@ -55,11 +51,6 @@ _ZERO_TRACE_ID = bytes(_TRACE_ID_BYTES)
 _ZERO_SPAN_ID = bytes(_SPAN_ID_BYTES)
 _SPAN_KIND_NUMBERS = {kind.value: kind.value for kind in SpanKind}
 _STATUS_CODE_NUMBERS = {code.value: code.value for code in StatusCode}
-_MAX_KNOWN = 1024
-_MAX_KNOWN_BYTES = 4096
-_T = TypeVar("_T")
-_RESOURCES: dict[tuple[bytes, str], tuple[Resource, int]] = {}
-_SCOPES: dict[tuple[bytes, str], tuple[InstrumentationScope, int]] = {}
 
 
 class OtlpDecodeError(ValueError):
@@ -85,7 +76,21 @@ class _RejectedSpan(ValueError):
 
 
 def decode_protobuf(body: bytes) -> DecodedSpans:
-    """Decode an ``application/x-protobuf`` body (OTLP/HTTP) into spans."""
+    """Decode an ``application/x-protobuf`` body (OTLP/HTTP, OTLP/gRPC) into spans:
+    natively when ``otlp_native`` can, else with the protobuf runtime."""
+    decoded = decode_native(body)
+    return decode_protobuf_python(body) if decoded is None else decoded
+
+
+def decode_native(body: bytes) -> DecodedSpans | None:
+    """The spans of ``body`` decoded by ``otlp_native``, or None when it leaves the body
+    to ``decode_protobuf_python`` (which then gives exactly the same spans or error)."""
+    batch = native_batch(body)
+    return None if batch is None else DecodedSpans(batch)
+
+
+def decode_protobuf_python(body: bytes) -> DecodedSpans:
+    """``decode_protobuf`` with the protobuf runtime only: the reference decoder."""
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)
@@ -122,9 +127,13 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedSpans:
     add_entry, end_entries = entries.add, entries.end_span
     rejections: Counter[str] = Counter()
     for resource_spans in request.resource_spans:
-        resource_key = builder.add_resource(*_resource(resource_spans))
+        resource_key = builder.add_resource(
+            *resource_of(resource_spans.resource.SerializeToString(), resource_spans.schema_url)
+        )
         for scope_spans in resource_spans.scope_spans:
-            scope_key = builder.add_scope(*_scope(scope_spans))
+            scope_key = builder.add_scope(
+                *scope_of(scope_spans.scope.SerializeToString(), scope_spans.schema_url)
+            )
             for pb in scope_spans.spans:
                 # The hot loop: one pass per span, appending to the columns.
                 trace_id, span_id, parent_span_id = pb.trace_id, pb.span_id, pb.parent_span_id
@@ -181,46 +190,6 @@ def decode_request(request: ExportTraceServiceRequest) -> DecodedSpans:
     return DecodedSpans.of(
         builder.build(attributes=attributes, attributes_extra=attributes_extra), rejections
     )
-
-
-def _resource(resource_spans: trace_pb2.ResourceSpans) -> tuple[Resource, int]:
-    """The resource of ``resource_spans`` and its key; clients send the same few
-    resources in every export, so they are decoded once and kept by their bytes."""
-    pb = resource_spans.resource
-    known_as = (pb.SerializeToString(), resource_spans.schema_url)
-    if (known := _RESOURCES.get(known_as)) is None:
-        resource = Resource(
-            attributes=_attributes(pb.attributes),
-            dropped_attributes_count=pb.dropped_attributes_count,
-            schema_url=resource_spans.schema_url,
-        )
-        known = _remember(_RESOURCES, known_as, (resource, resource_key(resource)))
-    return known
-
-
-def _scope(scope_spans: trace_pb2.ScopeSpans) -> tuple[InstrumentationScope, int]:
-    """The scope of ``scope_spans`` and its key, kept like resources."""
-    pb = scope_spans.scope
-    known_as = (pb.SerializeToString(), scope_spans.schema_url)
-    if (known := _SCOPES.get(known_as)) is None:
-        scope = InstrumentationScope(
-            name=pb.name,
-            version=pb.version,
-            attributes=_attributes(pb.attributes),
-            dropped_attributes_count=pb.dropped_attributes_count,
-            schema_url=scope_spans.schema_url,
-        )
-        known = _remember(_SCOPES, known_as, (scope, scope_key(scope)))
-    return known
-
-
-def _remember(known: dict[tuple[bytes, str], _T], key: tuple[bytes, str], value: _T) -> _T:
-    if len(key[0]) > _MAX_KNOWN_BYTES:
-        return value  # kept only small ones, so that the memory they take stays small
-    if len(known) >= _MAX_KNOWN:
-        known.clear()  # resources and scopes are few in practice; this bounds odd clients
-    known[key] = value
-    return value
 
 
 def export_response(decoded: DecodedSpans) -> ExportTraceServiceResponse:
@@ -298,28 +267,3 @@ def _optional_id(raw: bytes, size: int, field: str) -> str:
             f"an invalid {field} (must be empty or {size} bytes, {2 * size} hex digits)"
         )
     return raw.hex() if any(raw) else ""
-
-
-def _attributes(key_values: Iterable[KeyValue]) -> dict[str, AttributeValue]:
-    return {kv.key: _value(kv.value) for kv in key_values}
-
-
-def _value(value: AnyValue) -> AttributeValue:
-    kind = value.WhichOneof("value")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "int_value":
-        return value.int_value
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "double_value":
-        return value.double_value
-    if kind == "array_value":
-        return [_value(item) for item in value.array_value.values]
-    if kind == "kvlist_value":
-        return _attributes(value.kvlist_value.values)
-    if kind == "bytes_value":
-        return value.bytes_value
-    # Unset, or ``string_value_strindex``: an index into a profiles dictionary,
-    # which trace requests do not carry, so there is no string to resolve it to.
-    return None
