@@ -9,7 +9,8 @@
  * It writes exactly what otlp_decode.decode_request writes (attribute entries, typed
  * JSON of events and links, ids, nulls), for the shapes real exporters send. Anything
  * else makes decode() return None and the Python decoder takes the whole body:
- * array or kvlist values, a duplicate key, a key that needs escaping, a span that
+ * array or kvlist values, a duplicate key, more than MAX_MAP_KEYS attributes in a map,
+ * a key that needs escaping, a span that
  * would be rejected (bad ids), invalid UTF-8, malformed or truncated protobuf, wire
  * types it does not expect, a message field that appears twice. Tests compare both
  * decoders on generated and mutated bodies.
@@ -518,11 +519,17 @@ static int decoder_start(Decoder *d)
     return buf_i32(&d->state_offsets, 0);
 }
 
+/* Maps larger than this are left to Python, whose dict finds repeated keys in linear
+ * time where the check below is quadratic. */
+#define MAX_MAP_KEYS 128
+
 /* Note `key` of the map being written; a repeated key is left to Python (dict order). */
 static int new_key(Decoder *d, Slice key)
 {
     const Slice *seen = (const Slice *)d->keys.data;
     size_t count = d->keys.len / sizeof(Slice);
+    if (count >= MAX_MAP_KEYS)
+        return ST_FALLBACK;
     for (size_t i = 0; i < count; i++)
         if (seen[i].len == key.len && memcmp(seen[i].data, key.data, key.len) == 0)
             return ST_FALLBACK;

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope as PbScope
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 
 from traceway.model import AttributeValue, InstrumentationScope, Resource
 from traceway.storage.span_batch import resource_key, scope_key
@@ -27,10 +26,11 @@ _SCOPES: dict[tuple[bytes, str], tuple[InstrumentationScope, int]] = {}
 
 
 def resource_of(raw: bytes, schema_url: str) -> tuple[Resource, int]:
-    """The resource serialized as ``raw`` and its key (``DecodeError`` if it is not one)."""
+    """The resource serialized as ``raw`` and its key (``DecodeError`` if it is not one,
+    also when it nests deeper than protobuf allows in a request)."""
     known_as = (raw, schema_url)
     if (known := _RESOURCES.get(known_as)) is None:
-        pb = PbResource.FromString(raw)
+        pb = _parsed_in_place(raw, 1, 1).resource_spans[0].resource
         resource = Resource(
             attributes=attributes(pb.attributes),
             dropped_attributes_count=pb.dropped_attributes_count,
@@ -44,7 +44,7 @@ def scope_of(raw: bytes, schema_url: str) -> tuple[InstrumentationScope, int]:
     """The instrumentation scope serialized as ``raw`` and its key, as ``resource_of``."""
     known_as = (raw, schema_url)
     if (known := _SCOPES.get(known_as)) is None:
-        pb = PbScope.FromString(raw)
+        pb = _parsed_in_place(raw, 1, 2, 1).resource_spans[0].scope_spans[0].scope
         scope = InstrumentationScope(
             name=pb.name,
             version=pb.version,
@@ -54,6 +54,25 @@ def scope_of(raw: bytes, schema_url: str) -> tuple[InstrumentationScope, int]:
         )
         known = _remember(_SCOPES, known_as, (scope, scope_key(scope)))
     return known
+
+
+def _parsed_in_place(raw: bytes, *path: int) -> ExportTraceServiceRequest:
+    """A request holding ``raw`` as the message at ``path`` (field numbers from the top),
+    parsed, so that protobuf counts its nesting limit as it would in a whole body."""
+    body = raw
+    for number in reversed(path):
+        body = _length_delimited(number, body)
+    return ExportTraceServiceRequest.FromString(body)
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    header = bytearray()
+    for value in (number << 3 | 2, len(payload)):
+        while value > 0x7F:
+            header.append(value & 0x7F | 0x80)
+            value >>= 7
+        header.append(value)
+    return bytes(header) + payload
 
 
 def _remember(known: dict[tuple[bytes, str], _T], key: tuple[bytes, str], value: _T) -> _T:
