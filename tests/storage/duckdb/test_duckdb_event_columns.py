@@ -85,8 +85,35 @@ def test_one_span_with_other_events_leaves_the_batch_to_duckdb() -> None:
     assert split_events(pa.array(texts, pa.string()), pa.array([_START] * 2, pa.int64())) is None
 
 
-def test_many_spans_with_events_are_left_to_duckdb() -> None:
-    texts = [_EVENTS[0]] * (SPLIT_IN_PYTHON + 1)
+def test_many_spans_with_events_of_new_shapes_are_left_to_duckdb() -> None:
+    texts = [f'[[{_START},"many {i}",{{}},0]]' for i in range(SPLIT_IN_PYTHON + 1)]
     starts = pa.array([_START] * len(texts), pa.int64())
-    assert split_events(pa.array(texts[1:], pa.string()), starts[1:]) is not None
     assert split_events(pa.array(texts, pa.string()), starts) is None
+    assert split_events(pa.array(texts[1:], pa.string()), starts[1:]) is not None
+
+
+def test_events_of_a_known_shape_are_split_in_python_however_many() -> None:
+    texts: list[str | None] = [
+        f'[[{_START + i},"known",{{"n":1}},0],[{_START + 3 * i},"known",{{"n":[[1],[2]]}},0]]'
+        for i in range(3 * SPLIT_IN_PYTHON)
+    ]
+    texts[5] = None
+    split = split_events(pa.array(texts, pa.string()), pa.array([_START] * len(texts), pa.int64()))
+    assert split is not None
+    events, offsets = split
+    assert list(zip(events.to_pylist(), offsets.to_pylist(), strict=True)) == _duckdb_split(texts)
+
+
+@pytest.mark.parametrize("text", _EVENTS)
+def test_events_of_a_known_shape_split_as_duckdb_splits_them(text: str) -> None:
+    first = split_events(pa.array([text], pa.string()), pa.array([_START], pa.int64()))
+    other_times = text.replace(str(_START), str(_START + 123_456_789)).replace("[-5,", "[7,")
+    too_early = text.replace(str(_START), str(-(2**63)))
+    for variant in (other_times, too_early):
+        split = split_events(pa.array([variant], pa.string()), pa.array([_START], pa.int64()))
+        if split is not None:
+            events, offsets = split
+            expected = _duckdb_split([variant])
+            assert list(zip(events.to_pylist(), offsets.to_pylist(), strict=True)) == expected
+        elif variant == other_times:
+            assert first is None  # a shape split once is split again

@@ -162,3 +162,31 @@ def test_a_batch_is_stored_trace_by_trace_in_order_of_first_start(tmp_path: Path
     assert stored == [(3, 2), (3, 2**63 + 1), (big, 7), (big, 6), (1, 4), (1, 9)]
     starts = _column(path, "SELECT start_min_ns FROM traces")
     assert starts == [10_000, 10_000, 20_000]
+
+
+def test_a_parent_in_the_batch_is_found_in_its_own_trace_when_span_ids_repeat(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "traces.duckdb"
+    front, back = Resource({"service.name": "front"}), Resource({"service.name": "back"})
+    spans = [
+        _span(1, 1, resource=front),
+        _span(1, 2, parent_span_id=f"{1:016x}", resource=back),
+        _span(2, 1, resource=back),  # the same span ids in another trace
+        _span(2, 2, parent_span_id=f"{1:016x}", resource=front),
+        _span(3, 2, parent_span_id=f"{1:016x}", resource=front),  # its parent is not written
+    ]
+    with DuckDBStore(path) as store:
+        store.write_spans(spans)
+    resource_ids = dict(
+        zip(
+            _column(path, "SELECT service_name FROM resources"),
+            _column(path, "SELECT resource_id FROM resources"),
+            strict=True,
+        )
+    )
+    parents = _column(
+        path,
+        "SELECT parent_resource_id FROM spans WHERE span_id = 2 ORDER BY trace_id",
+    )
+    assert parents == [resource_ids["front"], resource_ids["back"], 0]

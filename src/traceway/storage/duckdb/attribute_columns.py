@@ -53,54 +53,62 @@ class SplitEntries:
     """Each (key as in an entry, type letter) among the entries, once."""
 
 
-def _common_entries(distinct: pa.Array, counts: pa.Array, keys: pa.Array) -> pa.Array:
-    """Which of the ``distinct`` entries (seen ``counts`` times, of ``keys``) are common."""
+# Typed scalars: a Python value given to a kernel has its type inferred, which costs
+# pyarrow some 50 us when python-dateutil is not installed.
+_RS = pa.scalar(RECORD_SEPARATOR, pa.string())
+_US = pa.scalar(SEPARATOR, pa.string())
+_EMPTY = pa.scalar("", pa.string())
+_NONE = pa.scalar(0, pa.int64())
+_REPEATS = pa.scalar(REPEATS_FOR_COMMON, pa.int64())
+_KEY = pa.scalar(0, pa.int32())
+_TYPED_VALUE = pa.scalar(1, pa.int32())
+
+
+def _common_keys(keys: pa.Array, counts: pa.Array) -> pa.Array:
+    """The keys whose entries (the batch's distinct ``keys`` entries, each seen
+    ``counts`` times) repeat enough to be common."""
     per_key = (
         pa.table({"key": keys, "n": counts})
-        .group_by("key")
+        .group_by("key", use_threads=False)
         .aggregate([("n", "sum"), ("n", "count")])
     )
-    common_keys = per_key["key"].filter(
-        pc.less_equal(pc.multiply(per_key["n_count"], REPEATS_FOR_COMMON), per_key["n_sum"])
+    return per_key["key"].filter(
+        pc.less_equal(pc.multiply(per_key["n_count"], _REPEATS), per_key["n_sum"])
     )
-    return distinct.filter(
-        pc.and_(
-            pc.is_in(keys, value_set=common_keys),
-            pc.invert(pc.match_substring(distinct, RECORD_SEPARATOR)),
-        )
-    )
-
-
-def _lists_of(lists: pa.ListArray, keep: pa.BooleanArray) -> pa.ListArray:
-    """``lists`` with only the values where ``keep`` is true (``keep`` runs over the values)."""
-    kept_before = pc.cumulative_sum(keep.cast(pa.int64()))
-    offsets = pc.take(pa.concat_arrays([pa.array([0], pa.int64()), kept_before]), lists.offsets)
-    return pa.LargeListArray.from_arrays(offsets, lists.values.filter(keep))
 
 
 def split_entries(attributes: pa.Array | pa.ChunkedArray) -> SplitEntries:
     """The two stored columns of a batch's entry lists (``SpanBatch.attributes``)."""
     lists = attributes.combine_chunks() if isinstance(attributes, pa.ChunkedArray) else attributes
-    counted = pc.value_counts(lists.values)
-    distinct = counted.field("values")
+    # One hash pass: each entry's index among the distinct ones, in their first appearance.
+    encoded = pc.dictionary_encode(lists.values)
+    distinct = encoded.dictionary
+    # value_counts lists the indices in their first appearance too: 0, 1, 2, ...
+    counts = pc.value_counts(encoded.indices).field("counts")
     parts = pc.split_pattern(distinct, SEPARATOR, max_splits=1)
-    keys = pc.list_element(parts, 0)
-    types = (
-        pa.table({"key": keys, "type": pc.utf8_slice_codeunits(pc.list_element(parts, 1), 0, 1)})
-        .group_by(["key", "type"])
-        .aggregate([])
+    keys = pc.list_element(parts, _KEY)
+    type_letters = pc.utf8_slice_codeunits(pc.list_element(parts, _TYPED_VALUE), 0, 1)
+    key_types = pc.unique(pc.binary_join_element_wise(keys, type_letters, _US)).to_pylist()
+    common_distinct = pc.and_(
+        pc.is_in(keys, value_set=_common_keys(keys, counts)),
+        pc.invert(pc.match_substring(distinct, RECORD_SEPARATOR)),
     )
-    common = pc.is_in(
-        lists.values, value_set=_common_entries(distinct, counted.field("counts"), keys)
+    common = common_distinct.take(encoded.indices)
+    # A list's common entries start after the common entries of the lists before it,
+    # its other entries after their other entries: list offset minus common ones before.
+    common_before = pc.cumulative_sum(common.cast(pa.int64()))
+    common_offsets = pc.take(
+        pa.concat_arrays([pa.array([0], pa.int64()), common_before]), lists.offsets
     )
-    common_lists = _lists_of(lists, common)
-    texts = pc.binary_join_element_wise(
-        RECORD_SEPARATOR, pc.binary_join(common_lists, RECORD_SEPARATOR), RECORD_SEPARATOR, ""
-    )
+    common_lists = pa.LargeListArray.from_arrays(common_offsets, lists.values.filter(common))
+    varying_offsets = pc.subtract(lists.offsets.cast(pa.int64()), common_offsets)
+    texts = pc.binary_join_element_wise(_RS, pc.binary_join(common_lists, _RS), _RS, _EMPTY)
     return SplitEntries(
-        common=pc.if_else(pc.greater(pc.list_value_length(common_lists), 0), texts, ""),
-        varying=_lists_of(lists, pc.invert(common)),
-        types=list(zip(types["key"].to_pylist(), types["type"].to_pylist(), strict=True)),
+        common=pc.if_else(pc.greater(pc.list_value_length(common_lists), _NONE), texts, _EMPTY),
+        varying=pa.LargeListArray.from_arrays(
+            varying_offsets, lists.values.filter(pc.invert(common))
+        ),
+        types=[(key, letter) for key, _, letter in (kt.partition(SEPARATOR) for kt in key_types)],
     )
 
 

@@ -12,13 +12,20 @@ whole id.
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 
-__all__ = ["TRACE_KEY", "trace_bounds", "trace_key"]
+__all__ = ["TRACE_KEY", "trace_bounds", "trace_key", "trace_keys"]
 
 _KEY_MASK = 0xFFFFFFFF
 
 TRACE_KEY = f"(trace_id & {_KEY_MASK})::UINTEGER"
 """SQL: the trace key of the ``trace_id`` column (a ``UHUGEINT``)."""
+
+
+def trace_keys(trace_lo: pa.Array) -> pa.Array:
+    """The trace keys of trace ids given by their low 64 bits (``uint64``)."""
+    return pc.bit_wise_and(trace_lo, pa.scalar(_KEY_MASK, pa.uint64())).cast(pa.uint32())
 
 
 def trace_key(trace_id: str) -> int:
