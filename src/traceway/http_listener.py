@@ -30,7 +30,10 @@ class _EmbeddedUvicorn(uvicorn.Server):
 def listen_tcp(host: str, port: int) -> socket.socket:
     """A listening, non-blocking socket on ``host:port`` (0 for any free port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on connections of such a
+    # socket, and without it a response written in two parts (headers, body) waited
+    # some 40 ms for the client's delayed ACK - every API call and every export.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
