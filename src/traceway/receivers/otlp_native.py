@@ -9,7 +9,8 @@ built (a machine without a C compiler): ``otlp_decode`` then decodes in Python.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from google.protobuf.message import DecodeError
@@ -24,6 +25,8 @@ except ImportError:  # built by setup.py; optional so that installs without a co
     _otlp_native = None  # type: ignore[assignment,unused-ignore]
 
 __all__ = ["NATIVE_AVAILABLE", "native_batch"]
+
+_Owner = TypeVar("_Owner", Resource, InstrumentationScope)
 
 NATIVE_AVAILABLE = _otlp_native is not None
 """Whether the C decoder was built; without it every body goes to the Python decoder."""
@@ -52,18 +55,8 @@ def _batch(
     dropped_attributes: bytes, dropped_events: bytes, dropped_links: bytes,
 ) -> SpanBatch:  # fmt: skip
     """The batch of the C decoder's buffers, in the order it returns them."""
-    batch_resources: dict[int, Resource] = {}
-    resource_keys: list[int] = []
-    for raw, schema_url in resources:
-        resource, key = resource_of(raw, schema_url)
-        batch_resources.setdefault(key, resource)
-        resource_keys.append(key)
-    batch_scopes: dict[int, InstrumentationScope] = {}
-    scope_keys: list[int] = []
-    for raw, schema_url in scopes:
-        scope, key = scope_of(raw, schema_url)
-        batch_scopes.setdefault(key, scope)
-        scope_keys.append(key)
+    batch_resources, resource_keys = _owners(resources, resource_of)
+    batch_scopes, scope_keys = _owners(scopes, scope_of)
 
     def fixed(field: str, data: bytes, validity: bytes | None = None) -> pa.Array:
         kind = SPAN_BATCH_SCHEMA.field(field).type
@@ -101,6 +94,19 @@ def _batch(
     ]  # fmt: skip
     table = pa.Table.from_arrays(arrays, schema=SPAN_BATCH_SCHEMA)
     return SpanBatch(table, batch_resources, batch_scopes)
+
+
+def _owners(
+    found: list[tuple[bytes, str]], decode: Callable[[bytes, str], tuple[_Owner, int]]
+) -> tuple[dict[int, _Owner], list[int]]:
+    """The resources (or scopes) of a batch by key, and the key of each one found."""
+    by_key: dict[int, _Owner] = {}
+    keys: list[int] = []
+    for raw, schema_url in found:
+        owner, key = decode(raw, schema_url)
+        by_key.setdefault(key, owner)
+        keys.append(key)
+    return by_key, keys
 
 
 def _keys(keys: list[int], index_of_span: bytes, count: int) -> pa.Array:
