@@ -690,3 +690,20 @@ def test_decoding_keeps_no_reference_to_the_body_and_no_memory() -> None:
         decode_native(body)
     grown = int(statm.read_text().split()[1]) * page - before
     assert grown < 8 << 20, f"resident memory grew by {grown >> 20} MiB over 2000 decodings"
+
+
+def test_a_body_given_as_bytearray_or_memoryview_is_decoded_from_a_copy() -> None:
+    """The C decoder reads a body more than once without the GIL, so it takes only
+    immutable bytes; the wrapper copies anything else."""
+    from traceway.receivers import _otlp_native
+    from traceway.receivers.otlp_native import native_batch
+
+    body = export(span(attributes=attributes({"k": "v", "n": 1})))
+    expected = native_batch(body)
+    assert expected is not None
+    for view in (bytearray(body), memoryview(body)):
+        got = native_batch(view)  # type: ignore[arg-type]
+        assert got is not None
+        assert got.table.equals(expected.table)
+        with pytest.raises(TypeError, match="takes bytes"):
+            _otlp_native.decode(view)  # type: ignore[arg-type]

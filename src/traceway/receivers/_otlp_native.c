@@ -54,12 +54,17 @@ typedef struct {
 
 static int buf_grow(Buf *b, size_t extra)
 {
+    if (extra > SIZE_MAX - b->len)
+        return ST_NOMEM;
     size_t need = b->len + extra;
     if (need <= b->cap)
         return ST_OK;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < need)
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2)
+            return ST_NOMEM;
         cap *= 2;
+    }
     uint8_t *data = realloc(b->data, cap);
     if (data == NULL)
         return ST_NOMEM;
@@ -915,10 +920,12 @@ static PyObject *result_of(const Decoder *d)
 static PyObject *decode(PyObject *module, PyObject *arg)
 {
     (void)module;
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+    /* bytes only: the body is read more than once without the GIL, so it must not change */
+    if (!PyBytes_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "decode() takes bytes, not %.100s", Py_TYPE(arg)->tp_name);
         return NULL;
-    Slice body = {(const uint8_t *)view.buf, (size_t)view.len};
+    }
+    Slice body = {(const uint8_t *)PyBytes_AS_STRING(arg), (size_t)PyBytes_GET_SIZE(arg)};
     Decoder d = {0};
     int status;
     Py_BEGIN_ALLOW_THREADS
@@ -937,7 +944,6 @@ static PyObject *decode(PyObject *module, PyObject *arg)
     else
         result = Py_NewRef(Py_None);
     decoder_free(&d);
-    PyBuffer_Release(&view);
     return result;
 }
 

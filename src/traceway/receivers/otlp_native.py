@@ -34,6 +34,8 @@ NATIVE_AVAILABLE = _otlp_native is not None
 
 def native_batch(body: bytes) -> SpanBatch | None:
     """The spans of ``body``, or None when the C decoder leaves it to the Python one."""
+    if not isinstance(body, bytes):
+        body = bytes(body)  # the C decoder reads bytes only: they cannot change under it
     if _otlp_native is None or (columns := _otlp_native.decode(body)) is None:
         return None
     try:
