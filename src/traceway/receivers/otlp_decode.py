@@ -1,5 +1,9 @@
 """Decode OTLP trace export requests into ``model.Span``s, the one internal shape.
 
+Protobuf bodies go to the C decoder first (``otlp_native``); what it leaves, and
+OTLP/JSON, is decoded here with the protobuf runtime, the reference both must agree
+with (``decode_protobuf_python``).
+
 Bad input comes in two kinds, answered the two ways the OTLP specification allows:
 
 * a body that is not an ``ExportTraceServiceRequest`` at all raises ``OtlpDecodeError``:
