@@ -230,19 +230,20 @@ def _ordered(ids: pa.Table, rows: pa.Array) -> tuple[pa.Array, pa.Table]:
     )
 
 
-def _parents(ids: pa.Table, rows: pa.Array, distinct_span_ids: bool) -> pa.Array:
-    """For each of ``rows``, which of them is its parent (null when none is)."""
+def _parents(chosen: pa.Table, distinct_span_ids: bool) -> pa.Array:
+    """For each of the ``chosen`` rows of ``_ids``, which of them is its parent (null
+    when none is)."""
     if not distinct_span_ids:
-        trace_ids = ids.column("trace_id").take(rows)
+        trace_ids = chosen.column("trace_id")
         return pc.index_in(
-            _span_keys(trace_ids, ids.column("parent_span_id").take(rows)),
-            value_set=_span_keys(trace_ids, ids.column("span_id").take(rows)),
+            _span_keys(trace_ids, chosen.column("parent_span_id")),
+            value_set=_span_keys(trace_ids, chosen.column("span_id")),
         )
     # The only row with the parent's span id is the parent if its trace is the same.
-    found = pc.index_in(ids.column("parent").take(rows), value_set=ids.column("span").take(rows))
+    found = pc.index_in(chosen.column("parent"), value_set=chosen.column("span"))
     same_trace = [
         pc.equal(column.take(found), column)
-        for column in (ids.column("trace_hi").take(rows), ids.column("trace_lo").take(rows))
+        for column in (chosen.column("trace_hi"), chosen.column("trace_lo"))
     ]
     return pc.if_else(pc.and_(*same_trace), found, _NO_ROW)
 
@@ -265,18 +266,19 @@ def _new_spans(
     entries = split_entries(table.column("attributes"))
     resource_id = _lookup(table.column("resource_key"), resources, pa.uint32())
     service_names = {key: resource.service_name for key, resource in batch.resources.items()}
-    start_ns = ids.column("start_time_ns").take(rows)
+    chosen = ids.take(rows)
+    start_ns = chosen.column("start_time_ns")
     columns = {
-        "trace_hi": ids.column("trace_hi").take(rows),
-        "trace_lo": ids.column("trace_lo").take(rows),
-        "span_id": ids.column("span").take(rows),
-        "parent_span_id": pc.fill_null(ids.column("parent").take(rows), _ZERO),
+        "trace_hi": chosen.column("trace_hi"),
+        "trace_lo": chosen.column("trace_lo"),
+        "span_id": chosen.column("span"),
+        "parent_span_id": pc.fill_null(chosen.column("parent"), _ZERO),
         "start_time_ns": start_ns,
         # End minus start as sent: both fit a BIGINT (``_check_times``), so does this.
         "duration_ns": pc.subtract(table.column("end_time_unix_nano").cast(pa.int64()), start_ns),
         "resource_id": resource_id,
         "parent_resource_id": pc.fill_null(
-            resource_id.take(_parents(ids, rows, distinct_span_ids)), _NO_RESOURCE
+            resource_id.take(_parents(chosen, distinct_span_ids)), _NO_RESOURCE
         ),
         "service_name": _lookup(table.column("resource_key"), service_names, pa.string()),
         "scope_id": _lookup(table.column("scope_key"), scopes, pa.uint32()),
@@ -355,6 +357,14 @@ def _insert_rows(
     _run(con, sql, new_rows=pa.table(columns))
 
 
+def _ids_of(
+    keys: Mapping[int, object], stored: Mapping[int, int], new: Mapping[int, int]
+) -> dict[int, int]:
+    """The row id of each of a batch's resources (or scopes), stored or new: only these,
+    so that a lookup costs the batch's few and not every one ever stored."""
+    return {key: new[key] if key in new else stored[key] for key in keys}
+
+
 class SpanWriter:
     """Inserts ``SpanBatch``es on one connection, one transaction each; one thread at a time.
 
@@ -375,7 +385,8 @@ class SpanWriter:
         self.reload()
 
     def reload(self) -> None:
-        """Read back which resources, scopes and operations are stored (after a deletion)."""
+        """Read back which resources, scopes, operations and attribute types are stored
+        (after a deletion)."""
         con = self._con
         self._resource_ids = dict(
             con.execute("SELECT content_key, resource_id FROM resources").fetchall()
@@ -423,8 +434,8 @@ class SpanWriter:
                     ids,
                     rows,
                     distinct_span_ids,
-                    self._resource_ids | new_resources,
-                    self._scope_ids | new_scopes,
+                    _ids_of(batch.resources, self._resource_ids, new_resources),
+                    _ids_of(batch.scopes, self._scope_ids, new_scopes),
                 )
                 new_types = [pair for pair in types if pair not in self._attribute_types]
                 _insert_rows(con, "attribute_types", new_types)
