@@ -38,12 +38,12 @@ class EntryColumnBuilder:
 
     Per span the loop fills a dict ``key -> entry`` (so that a repeated key keeps its
     first place and its last value, as in ``encode_entries``), then calls ``end_span``
-    with it. ``entries`` and ``ends`` are public for a decoder's inner loop.
+    with it.
     """
 
     def __init__(self) -> None:
-        self.entries: list[str] = []
-        self.ends: list[int] = [0]  # span i has entries[ends[i]:ends[i + 1]]
+        self._entries: list[str] = []
+        self._ends: list[int] = [0]  # span i has entries[ends[i]:ends[i + 1]]
         self._complex: dict[int, dict[str, Any]] = {}  # span number -> typed JSON by key
 
     def add(self, span_entries: dict[str, str], key: str, value: AttributeValue) -> None:
@@ -53,7 +53,7 @@ class EntryColumnBuilder:
         span_entries[key] = escaped + SEPARATOR + text
         letter = text[0]
         if letter in _COMPLEX_LETTERS:
-            span = len(self.ends) - 1
+            span = len(self._ends) - 1
             self._complex.setdefault(span, {})[key] = to_json(value)
         elif escaped is key and (letter == "s" or letter == "i"):
             prefixes = _STRING_PREFIXES if letter == "s" else _INT_PREFIXES
@@ -63,15 +63,15 @@ class EntryColumnBuilder:
                 prefixes[key] = key + SEPARATOR + letter
 
     def end_span(self, span_entries: dict[str, str]) -> None:
-        self.entries.extend(span_entries.values())
-        self.ends.append(len(self.entries))
+        self._entries.extend(span_entries.values())
+        self._ends.append(len(self._entries))
 
     def build(self) -> tuple[pa.Array, pa.Array]:
         """The ``attributes`` (``list<string>``) and ``attributes_extra`` columns."""
         attributes = pa.ListArray.from_arrays(
-            pa.array(self.ends, pa.int32()), pa.array(self.entries, pa.string())
+            pa.array(self._ends, pa.int32()), pa.array(self._entries, pa.string())
         )
-        extra: list[str | None] = [None] * (len(self.ends) - 1)
+        extra: list[str | None] = [None] * (len(self._ends) - 1)
         for span, values in self._complex.items():
             extra[span] = dumps(values)
         return attributes, pa.array(extra, pa.string())

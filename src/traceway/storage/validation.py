@@ -1,4 +1,4 @@
-"""Checks every backend applies to spans before storing any of a batch."""
+"""Checks every backend applies: to spans before storing a batch, and to a span limit."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from traceway.model import Span, is_valid_span_id, is_valid_trace_id
 
-__all__ = ["check_spans"]
+__all__ = ["check_span_limit", "check_spans"]
 
 _MAX_TIME_NS = 2**63 - 1  # OTLP allows 2**64 - 1; nanoseconds reach 2**63 in the year 2262
 _MAX_UINT32 = 2**32 - 1
@@ -42,3 +42,9 @@ def check_spans(spans: Sequence[Span]) -> None:
     for span in spans:
         if (problem := _problem(span)) is not None:
             raise ValueError(f"span {span.span_id!r} of trace {span.trace_id!r}: {problem}")
+
+
+def check_span_limit(max_spans: int | None) -> None:
+    """``ValueError`` unless ``max_spans`` is None or at least 1, as readers require."""
+    if max_spans is not None and max_spans < 1:
+        raise ValueError(f"max_spans must be at least 1, got {max_spans}")

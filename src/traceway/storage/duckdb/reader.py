@@ -14,6 +14,7 @@ from traceway.storage.duckdb.rows import SPAN_COLUMNS, ReferenceRows
 from traceway.storage.duckdb.search import SpanFilter, span_filter
 from traceway.storage.duckdb.trace_lookup import trace_bounds
 from traceway.storage.duckdb.windows import TimeRange, search_windows
+from traceway.storage.validation import check_span_limit
 
 __all__ = [
     "find_trace_ids",
@@ -109,11 +110,8 @@ _ID_COLUMNS = "s.trace_id, s.span_id, s.start_time_ns"
 
 def _span_limit(max_spans: int | None) -> int:
     """``max_spans`` as a SQL parameter (no limit is more rows than a table can hold)."""
-    if max_spans is None:
-        return 2**62
-    if max_spans < 1:
-        raise ValueError(f"max_spans must be at least 1, got {max_spans}")
-    return max_spans
+    check_span_limit(max_spans)
+    return 2**62 if max_spans is None else max_spans
 
 
 def _whole_rows(

@@ -38,7 +38,8 @@ def trace_bounds(
 ) -> list[tuple[int, int, int]]:
     """(earliest start, latest start, id as an int) of each trace in ``trace_ids`` that
     may be stored: every stored one, with at most a wider range (see above)."""
-    keys = {trace_key(trace_id) for trace_id in trace_ids}
+    keyed = {trace_id: trace_key(trace_id) for trace_id in trace_ids}
+    keys = set(keyed.values())
     if not keys:
         return []
     placeholders = ", ".join("?" for _ in keys)
@@ -48,8 +49,4 @@ def trace_bounds(
         sorted(keys),
     ).fetchall()
     ranges = {key: (low, high) for key, low, high in rows}
-    return [
-        (*ranges[trace_key(trace_id)], int(trace_id, 16))
-        for trace_id in dict.fromkeys(trace_ids)
-        if trace_key(trace_id) in ranges
-    ]
+    return [(*ranges[key], int(trace_id, 16)) for trace_id, key in keyed.items() if key in ranges]

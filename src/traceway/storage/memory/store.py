@@ -18,7 +18,7 @@ from traceway.storage.api import (
 from traceway.storage.memory.copying import copy_span
 from traceway.storage.memory.search import span_matches
 from traceway.storage.memory.stats import dependency_links, operation_stats
-from traceway.storage.validation import check_spans
+from traceway.storage.validation import check_span_limit, check_spans
 
 __all__ = ["MemoryStore"]
 
@@ -30,11 +30,6 @@ SPAN_BYTES_ESTIMATE = 1024
 
 def _span_order(span: Span) -> tuple[int, str]:
     return span.start_time_unix_nano, span.span_id
-
-
-def _check_span_limit(max_spans: int | None) -> None:
-    if max_spans is not None and max_spans < 1:
-        raise ValueError(f"max_spans must be at least 1, got {max_spans}")
 
 
 class MemoryStore:
@@ -109,7 +104,7 @@ class MemoryStore:
         return [Operation(name, kind) for name, kind in sorted(pairs)]
 
     def get_trace(self, trace_id: str, max_spans: int | None = None) -> Trace | None:
-        _check_span_limit(max_spans)
+        check_span_limit(max_spans)
         spans = [span for span in self._snapshot() if span.trace_id == trace_id]
         if not spans:
             return None
@@ -128,7 +123,7 @@ class MemoryStore:
         return ordered[: max(query.limit, 0)]
 
     def find_traces(self, query: TraceQuery, max_spans: int | None = None) -> list[Trace]:
-        _check_span_limit(max_spans)
+        check_span_limit(max_spans)
         traces = (self.get_trace(trace_id, max_spans) for trace_id in self.find_trace_ids(query))
         return [trace for trace in traces if trace is not None]
 
