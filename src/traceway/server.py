@@ -63,7 +63,7 @@ class ServeConfig:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_queue_spans: int = DEFAULT_MAX_QUEUE_SPANS
     max_trace_spans: int = DEFAULT_MAX_TRACE_SPANS
-    decode_workers: int = 0  # OTLP decoding processes; 0 decodes on threads of this one
+    decode_workers: int = 0  # processes for what the C decoder leaves; 0: threads of this one
     ingest_token: str | None = None
     ui_token: str | None = None
     tls_cert: Path | None = None

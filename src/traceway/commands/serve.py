@@ -141,8 +141,9 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
         type=options.count_or_zero,
         default=os.environ.get("TRACEWAY_DECODE_WORKERS") or str(default_decode_workers()),
         metavar="N",
-        help="processes that decode large OTLP exports beside the server; 0 decodes "
-        f"in the server process (or $TRACEWAY_DECODE_WORKERS; default: the CPUs, "
+        help="processes that decode the large OTLP exports the native decoder leaves to "
+        "Python (OTLP/JSON, list values, ...); 0 decodes them in the server process "
+        f"(or $TRACEWAY_DECODE_WORKERS; default: the CPUs, "
         f"{default_decode_workers()})",
     )
     serve.add_argument(
@@ -406,7 +407,8 @@ def _limits_text(limits: SpanLimits) -> str:
 def _decoding_text(workers: int) -> str:
     if workers < 1:
         return "in this process"
-    return f"{workers} worker process{'es' if workers > 1 else ''} for large exports"
+    processes = f"{workers} worker process{'es' if workers > 1 else ''}"
+    return f"{processes} for large exports the native decoder leaves"
 
 
 def _redaction_text(rules: RedactionRules) -> str:

@@ -1,13 +1,13 @@
-"""Decode large OTLP exports in worker processes, beside the event loop and the commit.
+"""Decode OTLP exports beside the event loop and the commit: natively, or in worker processes.
 
 Most OTLP protobuf bodies are decoded by the C decoder (``otlp_native``), on a thread
 and without the GIL: that is faster than a trip to another process. The rest (OTLP/JSON,
-list or map values, rejected spans) is pure Python work, which on a thread of the server
-holds the GIL that the event loop (the API, the receivers) and the commit thread need
-too. ``DecodePool`` sends such bodies of at least ``min_body_bytes`` to worker processes
-(``decode_worker``), which answer with the ``SpanBatch`` as Arrow IPC plus its
-resources, scopes and rejections; smaller bodies, for which the trip costs more than it
-saves, decode on a thread (``InlineDecoder``). Receivers take either as their
+list or map values, rejected spans, among others) is pure Python work, which on a thread
+of the server holds the GIL that the event loop (the API, the receivers) and the commit
+thread need too. ``DecodePool`` sends such bodies of at least ``min_body_bytes`` to
+worker processes (``decode_worker``), which answer with the ``SpanBatch`` as Arrow IPC
+plus its resources, scopes and rejections; smaller bodies, for which the trip costs more
+than it saves, decode on a thread (``InlineDecoder``). Receivers take either as their
 ``SpanDecoder``.
 
 Both also run the screens of the processors (``BatchScreens``) on each decoded batch,
@@ -43,7 +43,7 @@ import queue
 import socket
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -56,8 +56,15 @@ import traceway
 from traceway.model import Span
 from traceway.pipeline.api import RetryLaterError
 from traceway.pipeline.span_rewrite import BatchScreens, ScreenSpec
-from traceway.receivers.decode_worker import DECODERS, READY, receive_message, send_message
-from traceway.receivers.otlp_decode import DecodedSpans, OtlpDecodeError, decode_native
+from traceway.receivers.decode_worker import READY, receive_message, send_message
+from traceway.receivers.otlp_decode import (
+    DecodedSpans,
+    OtlpDecodeError,
+    decode_json,
+    decode_native,
+    decode_protobuf,
+)
+from traceway.receivers.otlp_native import NATIVE_AVAILABLE
 from traceway.storage.span_batch import SpanBatch
 
 __all__ = [
@@ -79,6 +86,10 @@ DEFAULT_MAX_WAITING_BYTES = 256 * 1024 * 1024
 DEFAULT_DECODE_TIMEOUT_S = 60.0  # a 64 MiB export decodes in a few seconds
 _START_TIMEOUT_S = 60.0
 _RETRY_AFTER_S = 1.0
+_INLINE_DECODERS: dict[BodyFormat, Callable[[bytes], DecodedSpans]] = {
+    "protobuf": decode_protobuf,  # the C decoder first
+    "json": decode_json,
+}
 _BOOTSTRAP = """\
 import sys
 root = sys.argv.pop(1)
@@ -110,7 +121,8 @@ def default_decode_workers() -> int:
 
 class InlineDecoder:
     """Decodes (and screens, for the processors of ``screens``) on a thread of this
-    process, off the event loop (``--decode-workers 0``)."""
+    process, off the event loop: the receivers' decoder with ``--decode-workers 0``,
+    and the pool's for small bodies and for the C decoder."""
 
     def __init__(self, screens: Iterable[ScreenSpec] = ()) -> None:
         self._screens = BatchScreens(screens)
@@ -123,7 +135,7 @@ class InlineDecoder:
         return await asyncio.to_thread(self._decode_natively, body)
 
     def _decode(self, body: bytes, body_format: BodyFormat) -> DecodedSpans:
-        return self._screened(DECODERS[body_format.encode()](body))
+        return self._screened(_INLINE_DECODERS[body_format](body))
 
     def _decode_natively(self, body: bytes) -> DecodedSpans | None:
         decoded = decode_native(body)
@@ -349,7 +361,7 @@ class DecodePool:
         threads = self._threads
         if threads is None or self._closing:
             raise RetryLaterError("traceway is shutting down", _RETRY_AFTER_S)
-        if body_format == "protobuf":
+        if body_format == "protobuf" and NATIVE_AVAILABLE:
             decoded = await self._inline.decode_natively(body)
             if decoded is not None:
                 return decoded

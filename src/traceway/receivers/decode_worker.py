@@ -1,7 +1,7 @@
 """One process of the ``DecodePool``: export bodies in, screened span columns out.
 
-The pool runs ``python -m traceway.receivers.decode_worker FD``, FD being the worker's
-end of a socket pair; nobody else should. Each message is its length (8 bytes, big
+The pool runs this module's ``main`` with FD, the worker's end of a socket pair;
+nobody else should. Each message is its length (8 bytes, big
 endian) then its bytes, read straight into one buffer (``send_message``,
 ``receive_message``):
 
@@ -37,7 +37,7 @@ from traceway.receivers.otlp_decode import (
     DecodedSpans,
     OtlpDecodeError,
     decode_json,
-    decode_protobuf,
+    decode_protobuf_python,
 )
 from traceway.storage.span_batch import span_batch_of
 
@@ -45,7 +45,7 @@ __all__ = ["DECODERS", "READY", "Reply", "main", "receive_message", "send_messag
 
 READY = b"ready"
 DECODERS: dict[bytes, Callable[[bytes], DecodedSpans]] = {
-    b"protobuf": decode_protobuf,
+    b"protobuf": decode_protobuf_python,  # the pool has tried the C decoder already
     b"json": decode_json,
 }
 
@@ -127,7 +127,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if len(argv) != 1 or not argv[0].isdigit():
-        print("usage: python -m traceway.receivers.decode_worker FD (run by DecodePool)")
+        print("usage: decode_worker FD (run by DecodePool)")
         return 2
     with socket.socket(fileno=int(argv[0])) as sock:
         try:

@@ -1,4 +1,4 @@
-"""Decode OTLP trace export requests into ``model.Span``s, the one internal shape.
+"""Decode OTLP trace export requests into spans (a ``SpanBatch`` of ``model.Span``s).
 
 Protobuf bodies go to the C decoder first (``otlp_native``); what it leaves, and
 OTLP/JSON, is decoded here with the protobuf runtime, the reference both must agree
