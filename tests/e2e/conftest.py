@@ -15,6 +15,4 @@ def serve(tmp_path: Path) -> Iterator[ServeProcess]:
     """A ``traceway serve`` with a DuckDB file in a fresh data directory."""
     server = start_serve(tmp_path, tmp_path / "data")
     yield server
-    if server.process.poll() is None:
-        server.process.kill()
-        server.process.communicate()
+    server.kill()

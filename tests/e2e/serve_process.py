@@ -45,6 +45,12 @@ class ServeProcess:
     def get(self, path: str, **params: object) -> httpx.Response:
         return httpx.get(self.api + path, params=params, timeout=10)  # type: ignore[arg-type]
 
+    def kill(self) -> None:
+        """Kill the process if it still runs (a fixture's teardown)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
     def stop(self, sig: int = signal.SIGTERM) -> str:
         """Stop the process with ``sig`` and return what it printed."""
         if self.process.poll() is None:

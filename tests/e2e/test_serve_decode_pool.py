@@ -66,9 +66,7 @@ def workers_of(serve: ServeProcess) -> list[int]:
 def serve(tmp_path: Path) -> Iterator[ServeProcess]:
     server = start_serve(tmp_path, tmp_path / "data", "--decode-workers", str(WORKERS))
     yield server
-    if server.process.poll() is None:
-        server.process.kill()
-        server.process.communicate()
+    server.kill()
 
 
 def sdk_spans(service: str, count: int) -> tuple[ReadableSpan, ...]:

@@ -39,9 +39,7 @@ def serve(tmp_path: Path) -> Iterator[ServeProcess]:
         "100",
     )
     yield server
-    if server.process.poll() is None:
-        server.process.kill()
-        server.process.communicate()
+    server.kill()
 
 
 def make_span(trace: int, **fields: Any) -> Span:

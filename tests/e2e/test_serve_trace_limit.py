@@ -29,9 +29,7 @@ NOTICE = (
 def serve(tmp_path: Path) -> Iterator[ServeProcess]:
     server = start_serve(tmp_path, tmp_path / "data", "--max-trace-spans", str(LIMIT))
     yield server
-    if server.process.poll() is None:
-        server.process.kill()
-        server.process.communicate()
+    server.kill()
 
 
 def send_batch_job(serve: ServeProcess) -> str:
