@@ -35,7 +35,7 @@ def _trace(number: int, start_ns: int, spans: int = 3) -> list[Span]:
             f"step {i}",
             start_ns + i,
             start_ns + i + 1000,
-            attributes={"payload": "x" * 300},
+            attributes={"payload": f"{number}.{i}" + "x" * 300},  # bulky, each its own
             resource=RESOURCE,
         )
         for i in range(spans)

@@ -156,7 +156,12 @@ def test_duckdb_size_falls_when_most_traces_are_deleted(tmp_path: Path) -> None:
         for batch in range(20):
             store.write_spans(
                 [
-                    _span(f"{batch * 1000 + n + 1:032x}", n + 1, batch, attributes={"n": "x" * 200})
+                    _span(
+                        f"{batch * 1000 + n + 1:032x}",
+                        n + 1,
+                        batch,
+                        attributes={"n": f"{batch * 1000 + n:06}" + "x" * 200},  # each its own
+                    )
                     for n in range(1000)
                 ]
             )

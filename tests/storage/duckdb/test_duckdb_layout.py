@@ -1,6 +1,6 @@
 """The compact layout of the DuckDB file: what goes where, and that spans read back whole.
 
-Attribute entries split into a shared text and a list, event times as offsets, and
+Attribute entries split into a shared set and a list, event times as offsets, and
 traces looked up by a 32-bit key: each is a way of storing a span that must give
 back exactly the span written, and find it exactly as before.
 """
@@ -12,10 +12,13 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pytest
 
 from traceway.model import Event, Resource, Span, Trace
 from traceway.storage.api import DependencyLink, TraceQuery
 from traceway.storage.duckdb import DuckDBStore
+from traceway.storage.duckdb import rows as reference_rows
+from traceway.storage.duckdb import writer as span_writer
 from traceway.storage.duckdb.attribute_columns import REPEATS_FOR_COMMON, entries, split_entries
 
 
@@ -53,10 +56,103 @@ def test_repeated_values_share_a_text_and_the_others_stay_a_list(tmp_path: Path)
         assert store.find_trace_ids(TraceQuery(tags={"route": "/users"})) == [f"{1:032x}"]
         assert store.find_trace_ids(TraceQuery(tags={"user": "u3"})) == [f"{1:032x}"]
         assert store.find_trace_ids(TraceQuery(tags={"route": "/user"})) == []
-    common = set(_column(path, "SELECT attributes_common FROM spans"))
-    assert common == {"\x1eroute\x1fs/users\x1e"}
+    assert _column(path, "SELECT entries FROM attribute_sets") == ["\x1eroute\x1fs/users\x1e"]
+    (set_id,) = _column(path, "SELECT set_id FROM attribute_sets")
+    assert set(_column(path, "SELECT attribute_set_id FROM spans")) == {set_id}
     varying = _column(path, "SELECT attributes_varying FROM spans ORDER BY span_id")
     assert varying[0] == ["user\x1fsu1", "odd\x1fsa\x1eb"]
+
+
+def _common_batch(trace: int, route: str) -> list[Span]:
+    """Spans of one trace whose ``route`` is common in their batch, and ``user`` is not."""
+    return [
+        _span(trace, 100 * trace + n, attributes={"route": route, "user": f"u{n}"})
+        for n in range(REPEATS_FOR_COMMON)
+    ]
+
+
+def _sets(path: Path) -> list[tuple[int, str]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT set_id, entries FROM attribute_sets ORDER BY set_id").fetchall()
+
+
+def test_an_attribute_set_is_stored_once_across_batches_and_reopenings(tmp_path: Path) -> None:
+    path = tmp_path / "traces.duckdb"
+    with DuckDBStore(path) as store:
+        store.write_spans(_common_batch(1, "/a"))
+        store.write_spans(_common_batch(2, "/a") + _common_batch(3, "/b"))
+    with DuckDBStore(path) as store:  # the sets stored are known again
+        store.write_spans(_common_batch(4, "/b") + _common_batch(5, "/c"))
+        for trace, route in [(1, "/a"), (2, "/a"), (3, "/b"), (4, "/b"), (5, "/c")]:
+            found = store.get_trace(f"{trace:032x}")
+            assert found is not None
+            assert found.spans == tuple(_common_batch(trace, route))
+        assert sorted(store.find_trace_ids(TraceQuery(tags={"route": "/b"}))) == [
+            f"{3:032x}",
+            f"{4:032x}",
+        ]
+    assert _sets(path) == [
+        (1, "\x1eroute\x1fs/a\x1e"),
+        (2, "\x1eroute\x1fs/b\x1e"),
+        (3, "\x1eroute\x1fs/c\x1e"),
+    ]
+
+
+def test_sets_forgotten_past_the_bound_are_stored_again_and_read_right(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(span_writer, "REMEMBERED_ATTRIBUTE_SETS", 2)
+    monkeypatch.setattr(reference_rows, "MAX_REFERENCE_ROWS", 2)
+    path = tmp_path / "traces.duckdb"
+    routes = ["/a", "/b", "/c", "/a", "/b"]
+    with DuckDBStore(path) as store:
+        for trace, route in enumerate(routes, 1):
+            store.write_spans(_common_batch(trace, route))
+            # Reading each time makes the readers' cache fill and forget too.
+            for earlier, earlier_route in enumerate(routes[:trace], 1):
+                found = store.get_trace(f"{earlier:032x}")
+                assert found is not None
+                assert found.spans == tuple(_common_batch(earlier, earlier_route))
+        assert sorted(store.find_trace_ids(TraceQuery(tags={"route": "/a"}))) == [
+            f"{1:032x}",
+            f"{4:032x}",
+        ]
+    stored = _sets(path)
+    # "/a" was forgotten by the time it came again: stored twice, under new ids only.
+    assert [text for _, text in stored].count("\x1eroute\x1fs/a\x1e") == 2
+    assert [set_id for set_id, _ in stored] == list(range(1, len(stored) + 1))
+
+
+def _later(spans: list[Span]) -> list[Span]:
+    """``spans`` a second later."""
+    return [
+        dataclasses.replace(
+            span,
+            start_time_unix_nano=span.start_time_unix_nano + 10**9,
+            end_time_unix_nano=span.end_time_unix_nano + 10**9,
+        )
+        for span in spans
+    ]
+
+
+def test_deleting_traces_drops_the_sets_only_they_used(tmp_path: Path) -> None:
+    path = tmp_path / "traces.duckdb"
+    with DuckDBStore(path) as store:
+        store.write_spans(_common_batch(1, "/old") + _common_batch(2, "/both"))
+        store.write_spans(_later(_common_batch(3, "/both") + _common_batch(4, "/new")))
+        assert store.delete_traces_before(5 * 10**8) == 2 * REPEATS_FOR_COMMON
+        trace = store.get_trace(f"{3:032x}")
+        assert trace is not None
+        assert trace.spans == tuple(_later(_common_batch(3, "/both")))
+        assert store.find_trace_ids(TraceQuery(tags={"route": "/old"})) == []
+        # A set deleted and then seen again is stored again, under a new id.
+        store.write_spans(_later(_common_batch(5, "/old")))
+        assert store.find_trace_ids(TraceQuery(tags={"route": "/old"})) == [f"{5:032x}"]
+    assert _sets(path) == [
+        (2, "\x1eroute\x1fs/both\x1e"),
+        (3, "\x1eroute\x1fs/new\x1e"),
+        (4, "\x1eroute\x1fs/old\x1e"),
+    ]
 
 
 def test_a_key_stored_with_a_new_type_is_found_as_each(tmp_path: Path) -> None:

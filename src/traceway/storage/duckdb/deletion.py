@@ -5,8 +5,8 @@ in half. ``traces`` says which traces those are without reading ``spans``: by tr
 key (``trace_lookup``), so a trace sharing its key with a newer one stays until that
 one goes too: in a store of N traces, about N / 2**32 of them (1 in 600 at 7 million). The span
 delete also filters on the start time, which lets DuckDB skip the row groups of
-newer spans. Operations, resources and scopes are dropped only when no span is
-left that uses them, and only those the deleted spans used are looked at.
+newer spans. Operations, resources, scopes and attribute sets are dropped only when
+no span is left that uses them, and only those the deleted spans used are looked at.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ SELECT trace_key FROM traces GROUP BY trace_key HAVING max(start_max_ns) < ?
 """
 _EXPIRED_USES = f"""
 CREATE OR REPLACE TEMP TABLE expired_uses AS
-SELECT DISTINCT service_name, name, kind, resource_id, scope_id FROM spans
+SELECT DISTINCT service_name, name, kind, resource_id, scope_id, attribute_set_id FROM spans
 WHERE start_time_ns < ? AND {TRACE_KEY} IN (SELECT trace_key FROM expired)
 """  # noqa: S608
 _DELETE_SPANS = f"""
@@ -54,6 +54,12 @@ WHERE scope_id IN (SELECT scope_id FROM expired_uses)
   AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.scope_id = c.scope_id)
 """
 
+_DELETE_ATTRIBUTE_SETS = """
+DELETE FROM attribute_sets a
+WHERE set_id IN (SELECT attribute_set_id FROM expired_uses)
+  AND NOT EXISTS (SELECT 1 FROM spans s WHERE s.attribute_set_id = a.set_id)
+"""
+
 
 def _count(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> int:
     row = con.execute(sql, params).fetchone()
@@ -72,6 +78,7 @@ def delete_traces_before(con: duckdb.DuckDBPyConnection, cutoff_ns: int) -> int:
             con.execute(_DELETE_OPERATIONS)
             con.execute(_DELETE_RESOURCES)
             con.execute(_DELETE_SCOPES)
+            con.execute(_DELETE_ATTRIBUTE_SETS)
     con.execute("DROP TABLE IF EXISTS expired")
     con.execute("DROP TABLE IF EXISTS expired_uses")
     return deleted

@@ -11,14 +11,17 @@ times, kept as offsets from the span's start (``event_columns``).
 A span's attribute entries (``storage.attribute_entries``) are split in two by how
 varied their key's values are in the written batch (``attribute_columns``): entries
 of keys whose values repeat (``http.route``, ``db.system``, ...) are joined into one
-text, ``attributes_common``, that spans of one kind share, so DuckDB's dictionary
-keeps it once; the others (ids, addresses, ports) stay a list, ``attributes_varying``.
+text that spans of one kind share, stored once in ``attribute_sets`` and named by the
+span's ``attribute_set_id``; the others (ids, addresses, ports) stay a list,
+``attributes_varying``.
 
 ``parent_resource_id`` is the parent's resource when the parent came in the same
 batch (most do): dependencies need no join for those spans (``aggregates``).
 
-Resources and instrumentation scopes, repeated by nearly every span, live once
-each in ``resources`` and ``scopes`` under small ids; ``operations`` holds every
+Resources, instrumentation scopes and attribute sets, repeated by nearly every
+span, live once each in ``resources``, ``scopes`` and ``attribute_sets`` under small
+ids (an attribute set may be stored twice under two ids: the writer remembers a
+bounded number of them); ``operations`` holds every
 (service, span name, kind) that has spans, so listing them reads a tiny table;
 ``attribute_types`` every value type each span attribute key was written with, so
 that a tag search looks only for those (never pruned: a stale row costs a search
@@ -44,7 +47,7 @@ from traceway.storage.duckdb.transaction import transaction
 
 __all__ = ["SCHEMA_VERSION", "ensure_schema", "stored_schema_version"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _META = "CREATE TABLE IF NOT EXISTS traceway_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
 _TABLES = """
@@ -66,6 +69,10 @@ CREATE TABLE scopes (
     attributes_extra VARCHAR,
     dropped_attributes_count UINTEGER NOT NULL,
     schema_url VARCHAR NOT NULL
+);
+CREATE TABLE attribute_sets (
+    set_id UINTEGER NOT NULL,         -- small, assigned by the writer in order; never 0
+    entries VARCHAR NOT NULL          -- RS entry RS entry ... RS (attribute_columns)
 );
 CREATE TABLE traces (
     trace_key UINTEGER NOT NULL,      -- one row per trace per written batch (trace_lookup):
@@ -96,7 +103,7 @@ CREATE TABLE spans (
     status_message VARCHAR NOT NULL,
     resource_id UINTEGER NOT NULL,
     scope_id UINTEGER NOT NULL,
-    attributes_common VARCHAR NOT NULL,  -- RS entry RS entry ... RS, or empty
+    attribute_set_id UINTEGER NOT NULL,  -- the attribute_sets row of the common entries, or 0
     attributes_varying VARCHAR[] NOT NULL,  -- the other entries
     attributes_extra VARCHAR,         -- typed JSON of list and dict values, else NULL
     events VARCHAR,                   -- see event_columns: without their times ...

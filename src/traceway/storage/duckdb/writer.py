@@ -2,7 +2,8 @@
 
 One query finds which of the batch's spans are stored already; which spans to store,
 their order and their resource and parent ids are then worked out with Arrow
-kernels, the attribute entries split in two (``attribute_columns``) and the events
+kernels, the attribute entries split in two (``attribute_columns``; the common ones
+stored once per set in ``attribute_sets``, so a span carries only the set's id) and the events
 split from their times (``event_columns``: in Python, or in the ``INSERT`` for a
 batch with unusual events or many spans with events of new shapes), so that the
 spans go in with one ``INSERT`` and their traces with another. The ids go to SQL as
@@ -24,6 +25,7 @@ from __future__ import annotations
 import array
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -49,6 +51,10 @@ _NO_ROW = pa.scalar(None, pa.int32())
 _NO_RESOURCE = pa.scalar(0, pa.uint32())
 _NO_BYTES = pa.scalar(b"", pa.binary())
 _MAX_TIME_NS = 2**63 - 1  # OTLP allows 2**64 - 1; nanoseconds reach 2**63 in the year 2262
+
+REMEMBERED_ATTRIBUTE_SETS = 65_536
+"""Attribute sets whose ids the writer keeps in memory. Past that it forgets them and
+learns them again: a set seen again is then stored again, under a new id."""
 
 # Arrow tables that the statements read, found by DuckDB as the local variables of
 # ``_run`` (a replacement scan: registering a table and dropping it again costs more
@@ -248,6 +254,36 @@ def _parents(chosen: pa.Table, distinct_span_ids: bool) -> pa.Array:
     return pc.if_else(pc.and_(*same_trace), found, _NO_ROW)
 
 
+@dataclass(frozen=True, slots=True)
+class _NewSpans:
+    """What ``_new_spans`` makes of a batch's spans to store."""
+
+    table: pa.Table
+    """The rows of ``new_spans``."""
+    insert: str
+    """The statement that inserts them."""
+    types: list[tuple[str, str]]
+    """The (key, type letter) pairs of their entries."""
+    attribute_sets: dict[str, int]
+    """The attribute sets they use that are not stored yet, with their new ids."""
+
+
+def _attribute_set_ids(
+    common: pa.Array, stored: Mapping[str, int], last_id: int
+) -> tuple[pa.Array, dict[str, int]]:
+    """Each span's ``attribute_set_id`` for its ``attributes_common`` text (0 for an
+    empty one), and the texts not in ``stored`` with the ids given them (after ``last_id``)."""
+    encoded = pc.dictionary_encode(common)
+    new: dict[str, int] = {}
+    set_ids = []
+    for text in encoded.dictionary.to_pylist():  # each text once
+        set_id = stored.get(text) if text else 0
+        if set_id is None:
+            set_id = new[text] = last_id + len(new) + 1
+        set_ids.append(set_id)
+    return pa.array(set_ids, pa.uint32()).take(encoded.indices), new
+
+
 def _new_spans(
     batch: SpanBatch,
     ids: pa.Table,
@@ -255,15 +291,17 @@ def _new_spans(
     distinct_span_ids: bool,
     resources: Mapping[int, int],
     scopes: Mapping[int, int],
-) -> tuple[pa.Table, str, list[tuple[str, str]]]:
-    """The rows of ``new_spans``: the batch's ``rows`` with their attribute entries split
-    (``attribute_columns``), their events split if ``split_events`` can, their resource,
-    service, scope and parent's resource ids; the statement that inserts them; and the
-    (key, type letter) pairs of their entries."""
+    attribute_sets: tuple[Mapping[str, int], int],
+) -> _NewSpans:
+    """The batch's ``rows`` with their attribute entries split (``attribute_columns``;
+    the common ones as the id of their set among ``attribute_sets``, the ones stored and
+    the last id given), their events split if ``split_events`` can, their resource,
+    service, scope and parent's resource ids."""
     table = batch.table.drop_columns(
         ["trace_id", "span_id", "parent_span_id", "start_time_unix_nano"]
     ).take(rows)
     entries = split_entries(table.column("attributes"))
+    set_ids, new_sets = _attribute_set_ids(entries.common, *attribute_sets)
     resource_id = _lookup(table.column("resource_key"), resources, pa.uint32())
     service_names = {key: resource.service_name for key, resource in batch.resources.items()}
     chosen = ids.take(rows)
@@ -282,7 +320,7 @@ def _new_spans(
         ),
         "service_name": _lookup(table.column("resource_key"), service_names, pa.string()),
         "scope_id": _lookup(table.column("scope_key"), scopes, pa.uint32()),
-        "attributes_common": entries.common,
+        "attribute_set_id": set_ids,
         "attributes_varying": entries.varying,
     }
     insert = _INSERT_SPANS
@@ -299,7 +337,7 @@ def _new_spans(
     spans = pa.Table.from_arrays(
         [*kept.columns, *columns.values()], names=[*kept.column_names, *columns]
     )
-    return spans, insert, entries.types
+    return _NewSpans(spans, insert, entries.types, new_sets)
 
 
 def _operations(spans: pa.Table) -> list[tuple[str, str, int]]:
@@ -369,8 +407,8 @@ class SpanWriter:
     """Inserts ``SpanBatch``es on one connection, one transaction each; one thread at a time.
 
     It remembers which resources, scopes, operations and attribute types are stored,
-    so that a batch inserts only what is new of those; ``reload`` after anything else
-    changed them.
+    and up to ``REMEMBERED_ATTRIBUTE_SETS`` attribute sets, so that a batch inserts only
+    what is new of those; ``reload`` after anything else changed them.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -379,9 +417,11 @@ class SpanWriter:
         self._scope_ids: dict[int, int] = {}
         self._operations: set[tuple[str, str, int]] = set()
         self._attribute_types: set[tuple[str, str]] = set()
+        self._attribute_sets: dict[str, int] = {}
         # Ids only grow, also after deletions: readers cache rows by id (ReferenceRows).
         self._last_resource_id = 0
         self._last_scope_id = 0
+        self._last_set_id = 0
         self.reload()
 
     def reload(self) -> None:
@@ -396,8 +436,16 @@ class SpanWriter:
             con.execute("SELECT service_name, name, kind FROM operations").fetchall()
         )
         self._attribute_types = set(con.execute("SELECT key, type FROM attribute_types").fetchall())
+        self._attribute_sets = dict(
+            con.execute(
+                "SELECT entries, set_id FROM attribute_sets ORDER BY set_id DESC LIMIT ?",
+                [REMEMBERED_ATTRIBUTE_SETS],
+            ).fetchall()
+        )
+        ((last_set_id,),) = con.execute("SELECT max(set_id) FROM attribute_sets").fetchall()
         self._last_resource_id = max(self._last_resource_id, *self._resource_ids.values(), 0)
         self._last_scope_id = max(self._last_scope_id, *self._scope_ids.values(), 0)
+        self._last_set_id = max(self._last_set_id, last_set_id or 0)
 
     def write(self, batch: SpanBatch) -> TimeRange | None:
         """Store the batch's new spans; committed when this returns."""
@@ -413,6 +461,7 @@ class SpanWriter:
         ids = _ids(batch.table)
         new_types: list[tuple[str, str]] = []
         new_operations: list[tuple[str, str, int]] = []
+        new_sets: dict[str, int] = {}
         con = self._con
         with transaction(con):
             _insert_rows(
@@ -429,21 +478,24 @@ class SpanWriter:
             kept, distinct_span_ids = _kept_rows(ids, [seq for (seq,) in stored_seqs])
             rows, traces = _ordered(ids, kept)
             if len(rows):
-                spans, insert_spans, types = _new_spans(
+                spans = _new_spans(
                     batch,
                     ids,
                     rows,
                     distinct_span_ids,
                     _ids_of(batch.resources, self._resource_ids, new_resources),
                     _ids_of(batch.scopes, self._scope_ids, new_scopes),
+                    (self._attribute_sets, self._last_set_id),
                 )
-                new_types = [pair for pair in types if pair not in self._attribute_types]
+                new_types = [pair for pair in spans.types if pair not in self._attribute_types]
                 _insert_rows(con, "attribute_types", new_types)
-                _run(con, insert_spans, new_spans=spans)
+                new_sets = spans.attribute_sets
+                _insert_rows(con, "attribute_sets", [(i, text) for text, i in new_sets.items()])
+                _run(con, spans.insert, new_spans=spans.table)
                 _run(con, _INSERT_TRACES, new_traces=traces)
                 new_operations = [
                     operation
-                    for operation in _operations(spans)
+                    for operation in _operations(spans.table)
                     if operation not in self._operations
                 ]
                 _insert_rows(con, "operations", new_operations)
@@ -454,6 +506,10 @@ class SpanWriter:
         self._last_scope_id += len(new_scopes)
         self._operations.update(new_operations)
         self._attribute_types.update(new_types)
+        if len(self._attribute_sets) + len(new_sets) > REMEMBERED_ATTRIBUTE_SETS:
+            self._attribute_sets.clear()
+        self._attribute_sets.update(new_sets)
+        self._last_set_id += len(new_sets)
         if not len(rows):
             return None
         return TimeRange(
