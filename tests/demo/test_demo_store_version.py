@@ -11,7 +11,7 @@ from traceway.commands.demo import _set_aside_older_store
 from traceway.server import DATABASE_FILE
 from traceway.storage.api import StorageError
 from traceway.storage.duckdb import DuckDBStore
-from traceway.storage.duckdb.schema import SCHEMA_VERSION, stored_schema_version
+from traceway.storage.duckdb.schema import MIGRATIONS, SCHEMA_VERSION, stored_schema_version
 
 
 def old_store(path: Path, version: str = "2") -> None:
@@ -67,3 +67,15 @@ def test_a_store_set_aside_before_is_never_replaced(tmp_path: Path) -> None:
     for moved, note in ((first, "kept"), (second, "second")):
         with duckdb.connect(str(moved), read_only=True) as con:
             assert con.execute("SELECT note FROM spans").fetchall() == [(note,)]
+
+
+def test_a_store_traceway_can_migrate_is_left_for_it_to_migrate(tmp_path: Path) -> None:
+    path = tmp_path / DATABASE_FILE
+    DuckDBStore(path).close()
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "UPDATE traceway_meta SET value = ? WHERE key = 'schema_version'",
+            [next(iter(MIGRATIONS))],
+        )
+    assert _set_aside_older_store(tmp_path) is None
+    assert path.exists()

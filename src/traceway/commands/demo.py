@@ -18,7 +18,7 @@ from traceway.demo.supervisor import DemoConfig, DemoError, Supervisor
 from traceway.demo.traffic import SCENARIOS
 from traceway.server import DATABASE_FILE
 from traceway.storage.api import StorageError
-from traceway.storage.duckdb.schema import SCHEMA_VERSION, stored_schema_version
+from traceway.storage.duckdb.schema import MIGRATIONS, SCHEMA_VERSION, stored_schema_version
 
 __all__ = ["add_parser", "config_from", "run"]
 
@@ -142,17 +142,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _set_aside_older_store(data_dir: Path) -> Path | None:
-    """Rename a store of another schema version out of the way, never deleting it.
+    """Rename a store of a schema version this traceway can neither read nor migrate
+    out of the way, never deleting it.
 
-    The demo's traces are its own generated traffic, so a store an older traceway wrote
-    should not stop the demo (``traceway serve`` refuses it, rightly, for real data).
+    The demo's traces are its own generated traffic, so such a store should not stop
+    the demo (``traceway serve`` refuses it, rightly, for real data).
     """
     path = data_dir / DATABASE_FILE
     try:
         found = stored_schema_version(path)
     except StorageError:
         return None  # in use or unreadable: traceway serve says which
-    if found is None or found == str(SCHEMA_VERSION):
+    if found is None or found == str(SCHEMA_VERSION) or found in MIGRATIONS:
         return None
     aside = _unused_name(path.with_name(f"{path.name}.schema-{found}"))
     wal = path.with_name(f"{path.name}.wal")

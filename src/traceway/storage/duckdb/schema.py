@@ -34,6 +34,9 @@ when that is unambiguous: a column without NULLs needs no validity mask on disk.
 
 There is no primary key: an index on the ids would cost more than the rest of a
 span on disk and most of the insert time. The writer keeps writes idempotent.
+
+A file of an older version that ``MIGRATIONS`` knows is brought to this version
+when opened, in one transaction (all or nothing); any other version is refused.
 """
 
 from __future__ import annotations
@@ -45,12 +48,18 @@ import duckdb
 from traceway.storage.api import StorageError
 from traceway.storage.duckdb.transaction import transaction
 
-__all__ = ["SCHEMA_VERSION", "ensure_schema", "stored_schema_version"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "ensure_schema", "stored_schema_version"]
 
 SCHEMA_VERSION = 4
 
 _META = "CREATE TABLE IF NOT EXISTS traceway_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
-_TABLES = """
+_ATTRIBUTE_SETS = """
+CREATE TABLE attribute_sets (
+    set_id UINTEGER NOT NULL,         -- small, assigned by the writer in order; never 0
+    entries VARCHAR NOT NULL          -- RS entry RS entry ... RS (attribute_columns)
+);
+"""
+_TABLES = f"""{_ATTRIBUTE_SETS}
 CREATE TABLE resources (
     resource_id UINTEGER NOT NULL,    -- small, assigned by the writer in order
     content_key BIGINT NOT NULL,      -- span_batch.content_key of the resource
@@ -69,10 +78,6 @@ CREATE TABLE scopes (
     attributes_extra VARCHAR,
     dropped_attributes_count UINTEGER NOT NULL,
     schema_url VARCHAR NOT NULL
-);
-CREATE TABLE attribute_sets (
-    set_id UINTEGER NOT NULL,         -- small, assigned by the writer in order; never 0
-    entries VARCHAR NOT NULL          -- RS entry RS entry ... RS (attribute_columns)
 );
 CREATE TABLE traces (
     trace_key UINTEGER NOT NULL,      -- one row per trace per written batch (trace_lookup):
@@ -117,6 +122,29 @@ CREATE TABLE spans (
 );
 """
 
+_FROM_3 = f"""{_ATTRIBUTE_SETS}
+INSERT INTO attribute_sets
+SELECT (row_number() OVER (ORDER BY entries))::UINTEGER, entries
+FROM (SELECT DISTINCT attributes_common AS entries FROM spans WHERE attributes_common <> '');
+-- NOT NULL before the UPDATE: DuckDB refuses it after one in the same transaction.
+ALTER TABLE spans ADD COLUMN attribute_set_id UINTEGER DEFAULT 0;
+ALTER TABLE spans ALTER COLUMN attribute_set_id SET NOT NULL;
+UPDATE spans SET attribute_set_id = a.set_id
+FROM attribute_sets a WHERE spans.attributes_common = a.entries;
+ALTER TABLE spans DROP COLUMN attributes_common;
+UPDATE traceway_meta SET value = '4' WHERE key = 'schema_version';
+"""  # noqa: S608 (constants)
+"""Version 3 kept each span's common attribute entries as a text in its row."""
+
+MIGRATIONS = {"3": _FROM_3}
+"""SQL that brings a file of each older version to the next (which it records)."""
+
+
+def _version(con: duckdb.DuckDBPyConnection) -> str | None:
+    # fetchall: DuckDB refuses the next statement while a result is partly fetched.
+    rows = con.execute("SELECT value FROM traceway_meta WHERE key = 'schema_version'").fetchall()
+    return str(rows[0][0]) if rows else None
+
 
 def stored_schema_version(path: Path) -> str | None:
     """The schema version of the traceway file at ``path``; None if there is no file or
@@ -128,25 +156,20 @@ def stored_schema_version(path: Path) -> str | None:
             tables = {
                 name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
             }
-            if "traceway_meta" not in tables:
-                return None
-            rows = con.execute(
-                "SELECT value FROM traceway_meta WHERE key = 'schema_version'"
-            ).fetchall()
+            return _version(con) if "traceway_meta" in tables else None
     except duckdb.Error as error:
         raise StorageError(f"cannot read the schema version of {path}: {error}") from error
-    return str(rows[0][0]) if rows else None
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the tables in a new file; refuse a file of another schema version."""
+    """Create the tables in a new file; migrate a file of an older version that
+    ``MIGRATIONS`` knows; refuse a file of any other version."""
     with transaction(con):
         con.execute(_META)
-        # fetchall: DuckDB refuses the next statement while a result is partly fetched.
-        rows = con.execute(
-            "SELECT value FROM traceway_meta WHERE key = 'schema_version'"
-        ).fetchall()
-        found = rows[0][0] if rows else None
+        found = _version(con)
+        while found in MIGRATIONS:
+            con.execute(MIGRATIONS[found])
+            found = _version(con)
         if found is None:
             con.execute(_TABLES)
             con.execute(
