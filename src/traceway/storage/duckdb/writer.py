@@ -17,7 +17,9 @@ span id and start time is stored, or when its (trace id, span id) came earlier i
 the same batch. Matching the start time too lets the lookup read only the row
 groups whose start times overlap the batch's (DuckDB keeps each row group's min and
 max), so its cost follows the batch, not the size of the store: a re-sent span has
-the start time it had, however late it comes again.
+the start time it had, however late it comes again. The lookup is skipped when the
+ids of the spans committed lately show that none of the batch's can be stored
+(``recent_spans``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from traceway.model import InstrumentationScope, Resource
 from traceway.storage.attribute_entries import encode_entries
 from traceway.storage.duckdb.attribute_columns import split_entries
 from traceway.storage.duckdb.event_columns import EVENT_COLUMNS, EVENT_OFFSETS, split_events
+from traceway.storage.duckdb.recent_spans import RecentSpans
 from traceway.storage.duckdb.trace_lookup import trace_keys
 from traceway.storage.duckdb.transaction import transaction
 from traceway.storage.duckdb.windows import TimeRange
@@ -145,6 +148,14 @@ def _words(ids: pa.Array) -> list[pa.Array]:
             pa.uint64(), len(ids), [None, pa.py_buffer(words[word :: width // 8])]
         )
         found.append(pc.if_else(ids.is_valid(), values, _NULL) if ids.null_count else values)
+    return found
+
+
+def _integers(words: pa.ChunkedArray) -> array.array[int]:
+    """A ``uint64`` column as Python's array of its numbers (what is under a null too)."""
+    found = array.array("Q")
+    for chunk in words.chunks:
+        found.frombytes(chunk.buffers()[1][chunk.offset * 8 : (chunk.offset + len(chunk)) * 8])
     return found
 
 
@@ -423,6 +434,8 @@ class SpanWriter:
         self._last_scope_id = 0
         self._last_set_id = 0
         self.reload()
+        ((latest_start,),) = con.execute("SELECT max(start_time_ns) FROM spans").fetchall()
+        self._recent = RecentSpans(latest_start)
 
     def reload(self) -> None:
         """Read back which resources, scopes, operations and attribute types are stored
@@ -459,6 +472,8 @@ class SpanWriter:
             for number, key in enumerate(k for k in batch.scopes if k not in self._scope_ids)
         }
         ids = _ids(batch.table)
+        span_ids = _integers(ids.column("span"))
+        start_range = _start_range(batch)
         new_types: list[tuple[str, str]] = []
         new_operations: list[tuple[str, str, int]] = []
         new_sets: dict[str, int] = {}
@@ -474,7 +489,11 @@ class SpanWriter:
                 "scopes",
                 [_scope_row(i, key, batch.scopes[key]) for key, i in new_scopes.items()],
             )
-            stored_seqs = _run(con, _STORED_SEQS, _start_range(batch), batch_ids=ids)
+            stored_seqs = (
+                _run(con, _STORED_SEQS, start_range, batch_ids=ids)
+                if span_ids and self._recent.may_be_stored(span_ids, start_range["low"])
+                else []  # nothing of it can be stored
+            )
             kept, distinct_span_ids = _kept_rows(ids, [seq for (seq,) in stored_seqs])
             rows, traces = _ordered(ids, kept)
             if len(rows):
@@ -510,6 +529,8 @@ class SpanWriter:
             self._attribute_sets.clear()
         self._attribute_sets.update(new_sets)
         self._last_set_id += len(new_sets)
+        if span_ids:
+            self._recent.add(span_ids, start_range["high"])
         if not len(rows):
             return None
         return TimeRange(
