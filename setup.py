@@ -37,5 +37,11 @@ _NATIVE_DECODER = Extension(
     ],
     optional=True,
 )
+_NATIVE_ENTRIES = Extension(
+    "traceway.storage.duckdb._entries_native",
+    sources=["src/traceway/storage/duckdb/_entries_native.c"],
+    extra_compile_args=_NATIVE_DECODER.extra_compile_args,
+    optional=True,
+)
 
-setup(cmdclass={"build_py": BuildPyWithProtos}, ext_modules=[_NATIVE_DECODER])
+setup(cmdclass={"build_py": BuildPyWithProtos}, ext_modules=[_NATIVE_DECODER, _NATIVE_ENTRIES])

@@ -12,7 +12,9 @@ faster. A search for a common entry looks through the few sets, then for their i
 The other entries (ids, addresses, ports) stay a list, where the dictionary has little
 to share. An entry holding an RS always goes to the list, so splitting the text at
 RS gives back exactly its entries; a span's attributes read back common ones first.
-The split is done with Arrow kernels, before the batch goes to DuckDB.
+The split is made before the batch goes to DuckDB, by the C module ``_entries_native``
+in one pass without the GIL (its header says why), or where it is not built or leaves
+a batch, by ``split_entries_arrow`` with Arrow kernels: both make the same columns.
 
 The writer also records which value types (the entries' type letters) each key was
 written with, in ``attribute_types``: a tag search then looks only for the entries
@@ -30,6 +32,11 @@ import pyarrow.compute as pc
 
 from traceway.storage.attribute_entries import SEPARATOR
 
+try:
+    from traceway.storage.duckdb import _entries_native
+except ImportError:  # built by setup.py; optional so that installs without a compiler work
+    _entries_native = None  # type: ignore[assignment,unused-ignore]
+
 __all__ = [
     "RECORD_SEPARATOR",
     "REPEATS_FOR_COMMON",
@@ -37,6 +44,7 @@ __all__ = [
     "entries",
     "entry_condition",
     "split_entries",
+    "split_entries_arrow",
 ]
 
 RECORD_SEPARATOR = "\x1e"
@@ -49,7 +57,8 @@ class SplitEntries:
     """A batch's entries as stored, and the (key, type letter) pairs they have."""
 
     common: pa.Array
-    """Each span's attribute set text: empty (without its two RS) where no entry is common."""
+    """Each span's attribute set text: empty (without its two RS) where no entry is common;
+    maybe dictionary-encoded, each text then once in the dictionary."""
     varying: pa.Array
     """``attributes_varying``."""
     types: list[tuple[str, str]]
@@ -83,8 +92,60 @@ def _common_keys(keys: pa.Array, counts: pa.Array) -> pa.Array:
 def split_entries(attributes: pa.Array | pa.ChunkedArray) -> SplitEntries:
     """The two stored columns of a batch's entry lists (``SpanBatch.attributes``)."""
     lists = attributes.combine_chunks() if isinstance(attributes, pa.ChunkedArray) else attributes
+    return _split_natively(lists) or split_entries_arrow(lists)
+
+
+def _split_natively(lists: pa.Array) -> SplitEntries | None:
+    """``split_entries`` by the C module; None where it is not built or leaves the lists."""
+    values = lists.values
+    if (
+        _entries_native is None
+        or lists.type != pa.list_(pa.string())
+        or lists.null_count
+        or values.null_count
+    ):
+        return None
+    offsets = lists.offsets
+    list_offsets = memoryview(offsets.buffers()[1])[offsets.offset * 4 :][: len(offsets) * 4]
+    _, entry_offsets, data = values.buffers()
+    found = _entries_native.split(
+        len(lists),
+        REPEATS_FOR_COMMON,
+        list_offsets,
+        values.offset,
+        memoryview(entry_offsets),
+        memoryview(data) if data is not None else b"",
+    )
+    if found is None:
+        return None
+    set_count, set_of, text_offsets, texts, varying_lists, varying_offsets, varying, types = found
+    count = len(lists)
+    return SplitEntries(
+        common=pa.DictionaryArray.from_arrays(
+            pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(set_of)]),
+            pa.Array.from_buffers(
+                pa.string(), set_count, [None, pa.py_buffer(text_offsets), pa.py_buffer(texts)]
+            ),
+        ),
+        varying=pa.LargeListArray.from_arrays(
+            pa.Array.from_buffers(pa.int64(), count + 1, [None, pa.py_buffer(varying_lists)]),
+            pa.Array.from_buffers(
+                pa.string(),
+                len(varying_offsets) // 4 - 1,
+                [None, pa.py_buffer(varying_offsets), pa.py_buffer(varying)],
+            ),
+        ),
+        types=types,
+    )
+
+
+def split_entries_arrow(lists: pa.Array) -> SplitEntries:
+    """``split_entries`` with Arrow kernels: the reference the C module is tested against."""
+    # The entries of these lists only (a slice's child holds others), offsets from 0.
+    values = lists.flatten()
+    offsets = pc.subtract(lists.offsets, lists.offsets[0])
     # One hash pass: each entry's index among the distinct ones, in their first appearance.
-    encoded = pc.dictionary_encode(lists.values)
+    encoded = pc.dictionary_encode(values)
     distinct = encoded.dictionary
     # value_counts lists the indices in their first appearance too: 0, 1, 2, ...
     counts = pc.value_counts(encoded.indices).field("counts")
@@ -100,17 +161,13 @@ def split_entries(attributes: pa.Array | pa.ChunkedArray) -> SplitEntries:
     # A list's common entries start after the common entries of the lists before it,
     # its other entries after their other entries: list offset minus common ones before.
     common_before = pc.cumulative_sum(common.cast(pa.int64()))
-    common_offsets = pc.take(
-        pa.concat_arrays([pa.array([0], pa.int64()), common_before]), lists.offsets
-    )
-    common_lists = pa.LargeListArray.from_arrays(common_offsets, lists.values.filter(common))
-    varying_offsets = pc.subtract(lists.offsets.cast(pa.int64()), common_offsets)
+    common_offsets = pc.take(pa.concat_arrays([pa.array([0], pa.int64()), common_before]), offsets)
+    common_lists = pa.LargeListArray.from_arrays(common_offsets, values.filter(common))
+    varying_offsets = pc.subtract(offsets.cast(pa.int64()), common_offsets)
     texts = pc.binary_join_element_wise(_RS, pc.binary_join(common_lists, _RS), _RS, _EMPTY)
     return SplitEntries(
         common=pc.if_else(pc.greater(pc.list_value_length(common_lists), _NONE), texts, _EMPTY),
-        varying=pa.LargeListArray.from_arrays(
-            varying_offsets, lists.values.filter(pc.invert(common))
-        ),
+        varying=pa.LargeListArray.from_arrays(varying_offsets, values.filter(pc.invert(common))),
         types=[(key, letter) for key, _, letter in (kt.partition(SEPARATOR) for kt in key_types)],
     )
 

@@ -284,7 +284,7 @@ def _attribute_set_ids(
 ) -> tuple[pa.Array, dict[str, int]]:
     """Each span's ``attribute_set_id`` for its ``attributes_common`` text (0 for an
     empty one), and the texts not in ``stored`` with the ids given them (after ``last_id``)."""
-    encoded = pc.dictionary_encode(common)
+    encoded = common if pa.types.is_dictionary(common.type) else pc.dictionary_encode(common)
     new: dict[str, int] = {}
     set_ids = []
     for text in encoded.dictionary.to_pylist():  # each text once

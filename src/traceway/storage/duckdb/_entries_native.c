@@ -1,0 +1,563 @@
+/* A written batch's attribute entries split into shared sets and lists, in one pass.
+ *
+ * Why by hand: attribute_columns.split_entries_arrow does the same with some twenty
+ * Arrow kernels. Each call gives up the GIL and must take it back, and in the server,
+ * where the event loop and the decode threads want it too, taking it back costs as
+ * much again as the kernels' work: the split was the largest part of a commit's time.
+ * This reads the entry lists' buffers once without the GIL and hands back buffers
+ * that attribute_columns wraps as Arrow arrays without copying. It makes exactly what
+ * split_entries_arrow makes (tests compare them); it returns None, and the Arrow
+ * version runs, for an entry without the key separator or a buffer past 2 GiB.
+ *
+ * An entry is "key US type-letter value"; a key is common when its entries outnumber
+ * its distinct entries REPEATS times or more. A list's common entries (but those
+ * holding an RS) become its set text, RS entry RS entry ... RS ("" for none), given
+ * as an index into the distinct texts; the others stay its list.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "Arrow buffers are little-endian; this reads and writes integers as the host stores them"
+#endif
+
+enum { ST_OK = 0, ST_FALLBACK = 1, ST_NOMEM = 2 };
+
+#define US 0x1f
+#define RS 0x1e
+
+#define TRY(expr)                \
+    do {                         \
+        int status_ = (expr);    \
+        if (status_ != ST_OK)    \
+            return status_;      \
+    } while (0)
+
+/* ---- growable buffers ---- */
+
+typedef struct {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} Buf;
+
+/* Room for n more bytes. */
+static int buf_reserve(Buf *b, size_t n)
+{
+    if (n > SIZE_MAX - b->len)
+        return ST_NOMEM;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n) {
+            if (cap > SIZE_MAX / 2)
+                return ST_NOMEM;
+            cap *= 2;
+        }
+        uint8_t *data = realloc(b->data, cap);
+        if (data == NULL)
+            return ST_NOMEM;
+        b->data = data;
+        b->cap = cap;
+    }
+    return ST_OK;
+}
+
+static inline int buf_put(Buf *b, const void *src, size_t n)
+{
+    if (b->cap - b->len < n)
+        TRY(buf_reserve(b, n));
+    if (n)
+        memcpy(b->data + b->len, src, n);
+    b->len += n;
+    return ST_OK;
+}
+
+static inline int put_i32(Buf *b, size_t value)
+{
+    if (value > INT32_MAX)
+        return ST_FALLBACK; /* past what Arrow's 32-bit offsets hold */
+    int32_t v = (int32_t)value;
+    return buf_put(b, &v, sizeof v);
+}
+
+static inline int put_u32(Buf *b, uint32_t value) { return buf_put(b, &value, sizeof value); }
+
+static inline int put_i64(Buf *b, int64_t value) { return buf_put(b, &value, sizeof value); }
+
+/* ---- hashing ---- */
+
+static inline uint64_t mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static inline uint64_t mum(uint64_t a, uint64_t b)
+{
+    __uint128_t r = (__uint128_t)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* A 64-bit multiply-and-fold per word, as wyhash does: a string library would be one
+ * more dependency for twenty lines. */
+static uint64_t hash_bytes(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = mum(h ^ w, 0xa0761d6478bd642fULL);
+        p += 8;
+        n -= 8;
+    }
+    uint64_t tail = 0;
+    for (size_t i = 0; i < n; i++)
+        tail |= (uint64_t)p[i] << (8 * i);
+    return mum(h ^ tail, 0xe7037ed1a0b428dbULL);
+}
+
+/* Open addressing over items numbered from 0, kept at most half full; a slot holds
+ * an item's number plus one (0: empty). The caller compares items. */
+typedef struct {
+    uint32_t *slots;
+    uint64_t *hashes; /* of the items, by number */
+    size_t mask;
+    size_t count;
+} Table;
+
+static int table_init(Table *t, size_t expected)
+{
+    size_t size = 64;
+    while (size < 2 * expected + 2)
+        size *= 2;
+    t->slots = calloc(size, sizeof *t->slots);
+    t->hashes = malloc((size / 2 + 1) * sizeof *t->hashes);
+    t->mask = size - 1;
+    t->count = 0;
+    return t->slots && t->hashes ? ST_OK : ST_NOMEM;
+}
+
+static void table_free(Table *t)
+{
+    free(t->slots);
+    free(t->hashes);
+}
+
+static int table_grow(Table *t)
+{
+    size_t size = (t->mask + 1) * 2;
+    uint32_t *slots = calloc(size, sizeof *slots);
+    uint64_t *hashes = realloc(t->hashes, (size / 2 + 1) * sizeof *hashes);
+    if (slots == NULL || hashes == NULL) {
+        free(slots);
+        if (hashes != NULL)
+            t->hashes = hashes;
+        return ST_NOMEM;
+    }
+    t->hashes = hashes;
+    for (size_t item = 0; item < t->count; item++) {
+        size_t at = t->hashes[item] & (size - 1);
+        while (slots[at])
+            at = (at + 1) & (size - 1);
+        slots[at] = (uint32_t)(item + 1);
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->mask = size - 1;
+    return ST_OK;
+}
+
+/* ---- the split ---- */
+
+typedef struct {
+    /* input */
+    size_t count;               /* lists */
+    const int32_t *list_offsets; /* count + 1, into the entries */
+    const int32_t *offsets;      /* of the entries' strings, from the child's own offset */
+    const uint8_t *data;
+    long repeats;
+    /* distinct entries, numbered by first appearance */
+    Table entries;
+    Buf arena;        /* the distinct entries' bytes, one after the other: compared */
+    Buf entry_start;  /* uint32: where each starts in the arena; one more at the end */
+    Buf entry_count;  /* uint32: how often it appears */
+    Buf entry_key;    /* uint32: its key's number */
+    Buf entry_of;     /* uint32 per entry: its distinct number */
+    /* distinct keys, numbered by first appearance */
+    Table keys;
+    Buf key_entry;    /* uint32: a distinct entry with the key */
+    Buf key_distinct; /* uint64: distinct entries with the key */
+    Buf key_total;    /* uint64: entries with the key */
+    /* (key, type letter) pairs, in the first appearance of each */
+    Table pairs;
+    Buf pair_entry;   /* uint32: a distinct entry with the pair */
+    /* the sets: distinct sequences of common distinct entries */
+    Table sets;
+    Buf set_start;    /* uint32 per set, into set_members; one more at the end */
+    Buf set_members;  /* uint32 distinct entry numbers */
+    Buf scratch;      /* uint32: the common entries of the list at hand */
+    /* output */
+    Buf set_of;       /* int32 per list */
+    Buf text_offsets; /* int32 per set, and one more */
+    Buf texts;
+    Buf varying_lists;   /* int64 per list, and one more */
+    Buf varying_offsets; /* int32 per varying entry, and one more */
+    Buf varying;
+} Split;
+
+static void split_free(Split *s)
+{
+    Table *tables[] = {&s->entries, &s->keys, &s->pairs, &s->sets};
+    for (size_t i = 0; i < sizeof tables / sizeof *tables; i++)
+        table_free(tables[i]);
+    Buf *bufs[] = {&s->arena, &s->entry_start, &s->entry_count, &s->entry_key, &s->entry_of,
+                   &s->key_entry, &s->key_distinct, &s->key_total, &s->pair_entry,
+                   &s->set_start, &s->set_members, &s->scratch, &s->set_of,
+                   &s->text_offsets, &s->texts, &s->varying_lists, &s->varying_offsets,
+                   &s->varying};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        free(bufs[i]->data);
+}
+
+#define U32(buf) ((uint32_t *)(buf).data)
+#define U64(buf) ((uint64_t *)(buf).data)
+
+static inline const uint8_t *entry_bytes(const Split *s, uint32_t index, size_t *len)
+{
+    *len = (size_t)(s->offsets[index + 1] - s->offsets[index]);
+    return s->data + s->offsets[index];
+}
+
+/* A distinct entry's bytes, from the arena: a few hundred kilobytes that stay in the
+ * cache, where the first of its kind in the batch's data would be anywhere in megabytes. */
+static inline const uint8_t *distinct_bytes(const Split *s, uint32_t d, size_t *len)
+{
+    *len = U32(s->entry_start)[d + 1] - U32(s->entry_start)[d];
+    return s->arena.data + U32(s->entry_start)[d];
+}
+
+/* The key of an entry: its bytes before the first US; the type letter after it (one
+ * UTF-8 character, or none). ST_FALLBACK without a US. */
+static int key_and_letter(const uint8_t *p, size_t n, size_t *key_len, size_t *letter_len)
+{
+    const uint8_t *us = memchr(p, US, n);
+    if (us == NULL)
+        return ST_FALLBACK;
+    *key_len = (size_t)(us - p);
+    size_t rest = n - *key_len - 1;
+    if (rest == 0) {
+        *letter_len = 0;
+        return ST_OK;
+    }
+    uint8_t lead = us[1];
+    size_t len = lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+    *letter_len = len <= rest ? len : rest;
+    return ST_OK;
+}
+
+/* Number each entry by its distinct value, counting them. */
+static int count_entries(Split *s)
+{
+    size_t first = (size_t)s->list_offsets[0], last = (size_t)s->list_offsets[s->count];
+    for (size_t i = first; i < last; i++) {
+        size_t n;
+        const uint8_t *p = entry_bytes(s, (uint32_t)i, &n);
+        uint64_t h = hash_bytes(p, n);
+        size_t at = h & s->entries.mask;
+        uint32_t found = 0;
+        for (uint32_t slot; (slot = s->entries.slots[at]) != 0; at = (at + 1) & s->entries.mask) {
+            if (s->entries.hashes[slot - 1] != h)
+                continue;
+            size_t m;
+            const uint8_t *q = distinct_bytes(s, slot - 1, &m);
+            if (m == n && memcmp(p, q, n) == 0) {
+                found = slot;
+                break;
+            }
+        }
+        if (!found) {
+            if (s->entries.count >= UINT32_MAX - 1)
+                return ST_FALLBACK;
+            found = (uint32_t)(s->entries.count + 1);
+            s->entries.hashes[s->entries.count++] = h;
+            s->entries.slots[at] = found;
+            TRY(buf_put(&s->arena, p, n));
+            if (s->arena.len > UINT32_MAX)
+                return ST_FALLBACK;
+            TRY(put_u32(&s->entry_start, (uint32_t)s->arena.len));
+            TRY(put_u32(&s->entry_count, 0));
+            TRY(put_u32(&s->entry_key, 0));
+            if (2 * s->entries.count > s->entries.mask)
+                TRY(table_grow(&s->entries));
+        }
+        U32(s->entry_count)[found - 1]++;
+        TRY(put_u32(&s->entry_of, found - 1));
+    }
+    return ST_OK;
+}
+
+/* Find or add an item of `table` equal to bytes p[0..n) as `same` judges; its number. */
+#define FIND_OR_ADD(table, h, same, on_new, number)                                      \
+    do {                                                                                  \
+        size_t at_ = (h) & (table).mask;                                                  \
+        uint32_t slot_;                                                                   \
+        (number) = UINT32_MAX;                                                            \
+        for (; (slot_ = (table).slots[at_]) != 0; at_ = (at_ + 1) & (table).mask) {        \
+            uint32_t item = slot_ - 1;                                                    \
+            if ((table).hashes[item] == (h) && (same)) {                                  \
+                (number) = item;                                                          \
+                break;                                                                    \
+            }                                                                             \
+        }                                                                                 \
+        if ((number) == UINT32_MAX) {                                                     \
+            (number) = (uint32_t)(table).count;                                           \
+            (table).hashes[(table).count++] = (h);                                        \
+            (table).slots[at_] = (number) + 1;                                            \
+            on_new;                                                                       \
+            if (2 * (table).count > (table).mask)                                         \
+                TRY(table_grow(&(table)));                                                \
+        }                                                                                 \
+    } while (0)
+
+/* Each distinct entry's key, the keys' counts, and the (key, letter) pairs. */
+static int count_keys(Split *s)
+{
+    for (uint32_t d = 0; d < s->entries.count; d++) {
+        size_t n, key_len, letter_len;
+        const uint8_t *p = distinct_bytes(s, d, &n);
+        TRY(key_and_letter(p, n, &key_len, &letter_len));
+        uint64_t h = hash_bytes(p, key_len);
+        uint32_t key;
+        size_t other_len, other_key_len, ignored;
+        const uint8_t *other;
+        FIND_OR_ADD(
+            s->keys, h,
+            (other = distinct_bytes(s, U32(s->key_entry)[item], &other_len),
+             key_and_letter(other, other_len, &other_key_len, &ignored) == ST_OK &&
+                 other_key_len == key_len && memcmp(other, p, key_len) == 0),
+            {
+                TRY(put_u32(&s->key_entry, d));
+                TRY(buf_put(&s->key_distinct, &(uint64_t){0}, 8));
+                TRY(buf_put(&s->key_total, &(uint64_t){0}, 8));
+            },
+            key);
+        U32(s->entry_key)[d] = key;
+        U64(s->key_distinct)[key]++;
+        U64(s->key_total)[key] += U32(s->entry_count)[d];
+        /* the pair: key US letter, as bytes of the entry */
+        size_t pair_len = key_len + 1 + letter_len;
+        uint64_t ph = hash_bytes(p, pair_len);
+        uint32_t pair;
+        size_t other_pair_key, other_letter;
+        FIND_OR_ADD(
+            s->pairs, ph,
+            (other = distinct_bytes(s, U32(s->pair_entry)[item], &other_len),
+             key_and_letter(other, other_len, &other_pair_key, &other_letter) == ST_OK &&
+                 other_pair_key + 1 + other_letter == pair_len &&
+                 memcmp(other, p, pair_len) == 0),
+            TRY(put_u32(&s->pair_entry, d)), pair);
+        (void)pair;
+    }
+    return ST_OK;
+}
+
+static inline int is_common(const Split *s, uint32_t d)
+{
+    uint32_t key = U32(s->entry_key)[d];
+    if ((uint64_t)s->repeats * U64(s->key_distinct)[key] > U64(s->key_total)[key])
+        return 0;
+    size_t n;
+    const uint8_t *p = distinct_bytes(s, d, &n);
+    return memchr(p, RS, n) == NULL;
+}
+
+/* Each list's set (an index into the texts) and its other entries. */
+static int build(Split *s, const uint8_t *common)
+{
+    TRY(put_i32(&s->text_offsets, 0));
+    TRY(put_u32(&s->set_start, 0));
+    TRY(put_i64(&s->varying_lists, 0));
+    TRY(put_i32(&s->varying_offsets, 0));
+    size_t first = (size_t)s->list_offsets[0];
+    for (size_t list = 0; list < s->count; list++) {
+        s->scratch.len = 0;
+        for (size_t i = (size_t)s->list_offsets[list]; i < (size_t)s->list_offsets[list + 1]; i++) {
+            uint32_t d = U32(s->entry_of)[i - first];
+            if (common[d]) {
+                TRY(put_u32(&s->scratch, d));
+                continue;
+            }
+            size_t n;
+            const uint8_t *p = entry_bytes(s, (uint32_t)i, &n);
+            TRY(buf_put(&s->varying, p, n));
+            TRY(put_i32(&s->varying_offsets, s->varying.len));
+        }
+        TRY(put_i64(&s->varying_lists, (int64_t)(s->varying_offsets.len / 4 - 1)));
+        const uint32_t *members = U32(s->scratch);
+        size_t member_count = s->scratch.len / 4;
+        uint64_t h = hash_bytes(s->scratch.data, s->scratch.len);
+        uint32_t set;
+        FIND_OR_ADD(
+            s->sets, h,
+            (U32(s->set_start)[item + 1] - U32(s->set_start)[item] == member_count &&
+             (member_count == 0 ||
+              memcmp(U32(s->set_members) + U32(s->set_start)[item], members,
+                     member_count * 4) == 0)),
+            {
+                TRY(buf_put(&s->set_members, members, member_count * 4));
+                TRY(put_u32(&s->set_start, (uint32_t)(s->set_members.len / 4)));
+                for (size_t m = 0; m < member_count; m++) {
+                    size_t n;
+                    const uint8_t *p = distinct_bytes(s, members[m], &n);
+                    TRY(buf_put(&s->texts, &(uint8_t){RS}, 1));
+                    TRY(buf_put(&s->texts, p, n));
+                }
+                if (member_count)
+                    TRY(buf_put(&s->texts, &(uint8_t){RS}, 1));
+                TRY(put_i32(&s->text_offsets, s->texts.len));
+            },
+            set);
+        TRY(put_i32(&s->set_of, set));
+    }
+    return ST_OK;
+}
+
+static int split_all(Split *s)
+{
+    TRY(put_u32(&s->entry_start, 0));
+    size_t entries = (size_t)(s->list_offsets[s->count] - s->list_offsets[0]);
+    TRY(table_init(&s->entries, 256));
+    TRY(table_init(&s->keys, 64));
+    TRY(table_init(&s->pairs, 64));
+    TRY(table_init(&s->sets, 64));
+    if (entries > UINT32_MAX - 1)
+        return ST_FALLBACK;
+    /* At most: one of each per entry, or per list; the bytes of the entries. */
+    size_t bytes = (size_t)(s->offsets[s->list_offsets[s->count]] - s->offsets[s->list_offsets[0]]);
+    TRY(buf_reserve(&s->entry_of, entries * 4));
+    TRY(buf_reserve(&s->varying_offsets, (entries + 1) * 4));
+    TRY(buf_reserve(&s->varying, bytes));
+    TRY(buf_reserve(&s->set_of, s->count * 4));
+    TRY(buf_reserve(&s->varying_lists, (s->count + 1) * 8));
+    TRY(count_entries(s));
+    TRY(count_keys(s));
+    uint8_t *common = malloc(s->entries.count + 1);
+    if (common == NULL)
+        return ST_NOMEM;
+    for (uint32_t d = 0; d < s->entries.count; d++)
+        common[d] = (uint8_t)is_common(s, d);
+    int status = build(s, common);
+    free(common);
+    return status;
+}
+
+/* ---- to Python ---- */
+
+static PyObject *bytes_of(const Buf *b)
+{
+    return PyBytes_FromStringAndSize((const char *)b->data, (Py_ssize_t)b->len);
+}
+
+/* [(key, type letter), ...] of the pairs, in their first appearance. */
+static PyObject *pairs_of(const Split *s)
+{
+    PyObject *list = PyList_New((Py_ssize_t)s->pairs.count);
+    if (list == NULL)
+        return NULL;
+    for (size_t i = 0; i < s->pairs.count; i++) {
+        size_t n, key_len, letter_len;
+        const uint8_t *p = distinct_bytes(s, U32(s->pair_entry)[i], &n);
+        key_and_letter(p, n, &key_len, &letter_len);
+        PyObject *pair = Py_BuildValue("(s#s#)", (const char *)p, (Py_ssize_t)key_len,
+                                       (const char *)p + key_len + 1, (Py_ssize_t)letter_len);
+        if (pair == NULL) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, pair);
+    }
+    return list;
+}
+
+static PyObject *split(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_ssize_t count, child_offset;
+    long repeats;
+    Py_buffer lists, offsets, data;
+    if (!PyArg_ParseTuple(args, "nly*ny*y*", &count, &repeats, &lists, &child_offset, &offsets,
+                          &data))
+        return NULL;
+    PyObject *result = NULL;
+    Split s = {0};
+    const int32_t *list_offsets = lists.buf;
+    const int32_t *entry_offsets = offsets.buf;
+    /* The buffers must hold what the offsets say, or the arrays were not what we take. */
+    int valid = count >= 0 && repeats > 0 && child_offset >= 0 &&
+                (size_t)lists.len >= ((size_t)count + 1) * 4;
+    if (valid) {
+        int32_t low = list_offsets[0], high = list_offsets[count];
+        valid = low >= 0 && high >= low &&
+                (size_t)offsets.len >= ((size_t)child_offset + (size_t)high + 1) * 4;
+        for (Py_ssize_t i = 0; valid && i < count; i++)
+            valid = list_offsets[i] <= list_offsets[i + 1];
+        entry_offsets += child_offset;
+        for (int32_t i = low; valid && i < high; i++)
+            valid = entry_offsets[i] >= 0 && entry_offsets[i] <= entry_offsets[i + 1] &&
+                    (size_t)entry_offsets[i + 1] <= (size_t)data.len;
+    }
+    if (!valid) {
+        PyErr_SetString(PyExc_ValueError, "split(): the buffers do not hold the lists given");
+        goto done;
+    }
+    s.count = (size_t)count;
+    s.list_offsets = list_offsets;
+    s.offsets = entry_offsets;
+    s.data = data.buf;
+    s.repeats = repeats;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = split_all(&s);
+    Py_END_ALLOW_THREADS
+    if (status == ST_NOMEM)
+        PyErr_NoMemory();
+    else if (status == ST_FALLBACK)
+        result = Py_NewRef(Py_None);
+    else {
+        result = Py_BuildValue("(nNNNNNNN)", (Py_ssize_t)s.sets.count, bytes_of(&s.set_of),
+                               bytes_of(&s.text_offsets), bytes_of(&s.texts),
+                               bytes_of(&s.varying_lists), bytes_of(&s.varying_offsets),
+                               bytes_of(&s.varying), pairs_of(&s));
+        if (result == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+            PyErr_Clear(); /* a key or letter that is not UTF-8: the Arrow version says so */
+            result = Py_NewRef(Py_None);
+        }
+    }
+done:
+    split_free(&s);
+    PyBuffer_Release(&lists);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"split", split, METH_VARARGS,
+     "split(count, repeats, list_offsets, child_offset, entry_offsets, data) -> tuple | None: "
+     "a batch's entry lists as set texts and lists of the other entries, in buffers, or None "
+     "when attribute_columns.split_entries_arrow must take them."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_entries_native", "Attribute entries split into sets and lists.", 0,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__entries_native(void) { return PyModule_Create(&module); }
