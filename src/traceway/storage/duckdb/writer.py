@@ -282,8 +282,8 @@ class _NewSpans:
 def _attribute_set_ids(
     common: pa.Array, stored: Mapping[str, int], last_id: int
 ) -> tuple[pa.Array, dict[str, int]]:
-    """Each span's ``attribute_set_id`` for its ``attributes_common`` text (0 for an
-    empty one), and the texts not in ``stored`` with the ids given them (after ``last_id``)."""
+    """Each span's ``attribute_set_id`` for its set text (``SplitEntries.common``; 0 for
+    an empty one), and the texts not in ``stored`` with the ids given them (after ``last_id``)."""
     encoded = common if pa.types.is_dictionary(common.type) else pc.dictionary_encode(common)
     new: dict[str, int] = {}
     set_ids = []
