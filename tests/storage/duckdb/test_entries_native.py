@@ -143,8 +143,9 @@ def test_buffers_that_do_not_hold_the_lists_are_refused() -> None:
     for count, list_offsets, entry_offsets, data in cases:
         with pytest.raises(ValueError, match="do not hold the lists"):
             _entries_native.split(count, 16, list_offsets, 0, entry_offsets, data)
-    with pytest.raises(ValueError, match="do not hold the lists"):
-        _entries_native.split(1, 16, lists, 1, offsets, entry)  # child offset past the end
+    for count, child_offset in ((1, 1), (2**62, 0), (1, 2**62), (-1, 0), (1, -1)):
+        with pytest.raises(ValueError, match="do not hold the lists"):  # and never overflow
+            _entries_native.split(count, 16, lists, child_offset, offsets, entry)
 
 
 def test_threads_at_once_get_the_same() -> None:

@@ -431,6 +431,7 @@ static int build(Split *s, const uint8_t *common)
 static int split_all(Split *s)
 {
     TRY(put_u32(&s->entry_start, 0));
+    TRY(buf_reserve(&s->arena, 1)); /* never NULL, even when every entry is empty */
     size_t entries = (size_t)(s->list_offsets[s->count] - s->list_offsets[0]);
     TRY(table_init(&s->entries, 256));
     TRY(table_init(&s->keys, 64));
@@ -498,16 +499,18 @@ static PyObject *split(PyObject *module, PyObject *args)
     Split s = {0};
     const int32_t *list_offsets = lists.buf;
     const int32_t *entry_offsets = offsets.buf;
-    /* The buffers must hold what the offsets say, or the arrays were not what we take. */
-    int valid = count >= 0 && repeats > 0 && child_offset >= 0 &&
-                (size_t)lists.len >= ((size_t)count + 1) * 4;
+    /* The buffers must hold what the offsets say, or the arrays were not what we take;
+     * counted in int32s, so that nothing here can overflow. */
+    Py_ssize_t list_room = lists.len / 4, offset_room = offsets.len / 4;
+    int valid = count >= 0 && count < list_room && repeats > 0 && repeats <= INT32_MAX &&
+                child_offset >= 0 && child_offset < offset_room;
     if (valid) {
         int32_t low = list_offsets[0], high = list_offsets[count];
-        valid = low >= 0 && high >= low &&
-                (size_t)offsets.len >= ((size_t)child_offset + (size_t)high + 1) * 4;
+        valid = low >= 0 && high >= low && high < offset_room - child_offset;
         for (Py_ssize_t i = 0; valid && i < count; i++)
             valid = list_offsets[i] <= list_offsets[i + 1];
-        entry_offsets += child_offset;
+        if (valid)
+            entry_offsets += child_offset;
         for (int32_t i = low; valid && i < high; i++)
             valid = entry_offsets[i] >= 0 && entry_offsets[i] <= entry_offsets[i + 1] &&
                     (size_t)entry_offsets[i + 1] <= (size_t)data.len;
