@@ -28,6 +28,8 @@ class BuildPyWithProtos(build_py):
 _NATIVE_DECODER = Extension(
     "traceway.receivers._otlp_native",
     sources=["src/traceway/receivers/_otlp_native.c"],
+    include_dirs=["src/traceway"],  # _native_buf.h, shared by the C modules
+    depends=["src/traceway/_native_buf.h"],
     extra_compile_args=[
         "-O2",
         "-std=c11",
@@ -40,6 +42,8 @@ _NATIVE_DECODER = Extension(
 _NATIVE_ENTRIES = Extension(
     "traceway.storage.duckdb._entries_native",
     sources=["src/traceway/storage/duckdb/_entries_native.c"],
+    include_dirs=_NATIVE_DECODER.include_dirs,
+    depends=_NATIVE_DECODER.depends,
     extra_compile_args=_NATIVE_DECODER.extra_compile_args,
     optional=True,
 )

@@ -29,14 +29,9 @@
 #error "Arrow buffers are little-endian; this decoder copies integers as the host stores them"
 #endif
 
-enum { ST_OK = 0, ST_FALLBACK = 1, ST_NOMEM = 2, ST_NEED_GIL = 3 };
+#include "_native_buf.h"
 
-#define TRY(expr)                \
-    do {                         \
-        int status_ = (expr);    \
-        if (status_ != ST_OK)    \
-            return status_;      \
-    } while (0)
+enum { ST_NEED_GIL = 3 }; /* after the shared statuses: a double to format */
 
 #define WANT_WIRE(field, type)          \
     do {                                \
@@ -44,65 +39,9 @@ enum { ST_OK = 0, ST_FALLBACK = 1, ST_NOMEM = 2, ST_NEED_GIL = 3 };
             return ST_FALLBACK;         \
     } while (0)
 
-/* ---- growable buffers ---- */
-
-typedef struct {
-    uint8_t *data;
-    size_t len;
-    size_t cap;
-} Buf;
-
-static int buf_grow(Buf *b, size_t extra)
-{
-    if (extra > SIZE_MAX - b->len)
-        return ST_NOMEM;
-    size_t need = b->len + extra;
-    if (need <= b->cap)
-        return ST_OK;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < need) {
-        if (cap > SIZE_MAX / 2)
-            return ST_NOMEM;
-        cap *= 2;
-    }
-    uint8_t *data = realloc(b->data, cap);
-    if (data == NULL)
-        return ST_NOMEM;
-    b->data = data;
-    b->cap = cap;
-    return ST_OK;
-}
-
-static inline int buf_put(Buf *b, const void *src, size_t n)
-{
-    TRY(buf_grow(b, n));
-    if (n)
-        memcpy(b->data + b->len, src, n);
-    b->len += n;
-    return ST_OK;
-}
-
-static inline int buf_byte(Buf *b, uint8_t c)
-{
-    TRY(buf_grow(b, 1));
-    b->data[b->len++] = c;
-    return ST_OK;
-}
-
 static inline int buf_text(Buf *b, const char *text) { return buf_put(b, text, strlen(text)); }
 
 static inline int buf_u8(Buf *b, uint8_t v) { return buf_byte(b, v); }
-static inline int buf_u32(Buf *b, uint32_t v) { return buf_put(b, &v, sizeof v); }
-static inline int buf_i32(Buf *b, int32_t v) { return buf_put(b, &v, sizeof v); }
-static inline int buf_u64(Buf *b, uint64_t v) { return buf_put(b, &v, sizeof v); }
-
-/* An Arrow int32 offset: the end of the value just written into `data`. */
-static inline int buf_offset(Buf *offsets, const Buf *data)
-{
-    if (data->len > INT32_MAX)
-        return ST_FALLBACK;
-    return buf_i32(offsets, (int32_t)data->len);
-}
 
 static int put_decimal(Buf *b, uint64_t v)
 {

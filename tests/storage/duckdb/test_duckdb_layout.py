@@ -71,6 +71,20 @@ def _common_batch(trace: int, route: str) -> list[Span]:
     ]
 
 
+def _assert_read_back(store: DuckDBStore, traces: list[tuple[int, str]]) -> None:
+    """Each (trace, route) of ``traces`` reads back as ``_common_batch`` wrote it."""
+    for trace, route in traces:
+        found = store.get_trace(f"{trace:032x}")
+        assert found is not None
+        assert found.spans == tuple(_common_batch(trace, route))
+
+
+def _assert_found(store: DuckDBStore, route: str, traces: list[int]) -> None:
+    """A search for ``route`` finds exactly ``traces``."""
+    found = store.find_trace_ids(TraceQuery(tags={"route": route}))
+    assert sorted(found) == [f"{trace:032x}" for trace in traces]
+
+
 def _sets(path: Path) -> list[tuple[int, str]]:
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute("SELECT set_id, entries FROM attribute_sets ORDER BY set_id").fetchall()
@@ -83,14 +97,8 @@ def test_an_attribute_set_is_stored_once_across_batches_and_reopenings(tmp_path:
         store.write_spans(_common_batch(2, "/a") + _common_batch(3, "/b"))
     with DuckDBStore(path) as store:  # the sets stored are known again
         store.write_spans(_common_batch(4, "/b") + _common_batch(5, "/c"))
-        for trace, route in [(1, "/a"), (2, "/a"), (3, "/b"), (4, "/b"), (5, "/c")]:
-            found = store.get_trace(f"{trace:032x}")
-            assert found is not None
-            assert found.spans == tuple(_common_batch(trace, route))
-        assert sorted(store.find_trace_ids(TraceQuery(tags={"route": "/b"}))) == [
-            f"{3:032x}",
-            f"{4:032x}",
-        ]
+        _assert_read_back(store, [(1, "/a"), (2, "/a"), (3, "/b"), (4, "/b"), (5, "/c")])
+        _assert_found(store, "/b", [3, 4])
     assert _sets(path) == [
         (1, "\x1eroute\x1fs/a\x1e"),
         (2, "\x1eroute\x1fs/b\x1e"),
@@ -109,14 +117,8 @@ def test_sets_forgotten_past_the_bound_are_stored_again_and_read_right(
         for trace, route in enumerate(routes, 1):
             store.write_spans(_common_batch(trace, route))
             # Reading each time makes the readers' cache fill and forget too.
-            for earlier, earlier_route in enumerate(routes[:trace], 1):
-                found = store.get_trace(f"{earlier:032x}")
-                assert found is not None
-                assert found.spans == tuple(_common_batch(earlier, earlier_route))
-        assert sorted(store.find_trace_ids(TraceQuery(tags={"route": "/a"}))) == [
-            f"{1:032x}",
-            f"{4:032x}",
-        ]
+            _assert_read_back(store, list(enumerate(routes[:trace], 1)))
+        _assert_found(store, "/a", [1, 4])
     stored = _sets(path)
     # "/a" was forgotten by the time it came again: stored twice, under new ids only.
     assert [text for _, text in stored].count("\x1eroute\x1fs/a\x1e") == 2

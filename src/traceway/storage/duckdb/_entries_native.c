@@ -25,68 +25,10 @@
 #error "Arrow buffers are little-endian; this reads and writes integers as the host stores them"
 #endif
 
-enum { ST_OK = 0, ST_FALLBACK = 1, ST_NOMEM = 2 };
+#include "_native_buf.h"
 
 #define US 0x1f
 #define RS 0x1e
-
-#define TRY(expr)                \
-    do {                         \
-        int status_ = (expr);    \
-        if (status_ != ST_OK)    \
-            return status_;      \
-    } while (0)
-
-/* ---- growable buffers ---- */
-
-typedef struct {
-    uint8_t *data;
-    size_t len;
-    size_t cap;
-} Buf;
-
-/* Room for n more bytes. */
-static int buf_reserve(Buf *b, size_t n)
-{
-    if (n > SIZE_MAX - b->len)
-        return ST_NOMEM;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n) {
-            if (cap > SIZE_MAX / 2)
-                return ST_NOMEM;
-            cap *= 2;
-        }
-        uint8_t *data = realloc(b->data, cap);
-        if (data == NULL)
-            return ST_NOMEM;
-        b->data = data;
-        b->cap = cap;
-    }
-    return ST_OK;
-}
-
-static inline int buf_put(Buf *b, const void *src, size_t n)
-{
-    if (b->cap - b->len < n)
-        TRY(buf_reserve(b, n));
-    if (n)
-        memcpy(b->data + b->len, src, n);
-    b->len += n;
-    return ST_OK;
-}
-
-static inline int put_i32(Buf *b, size_t value)
-{
-    if (value > INT32_MAX)
-        return ST_FALLBACK; /* past what Arrow's 32-bit offsets hold */
-    int32_t v = (int32_t)value;
-    return buf_put(b, &v, sizeof v);
-}
-
-static inline int put_u32(Buf *b, uint32_t value) { return buf_put(b, &value, sizeof value); }
-
-static inline int put_i64(Buf *b, int64_t value) { return buf_put(b, &value, sizeof value); }
 
 /* ---- hashing ---- */
 
@@ -290,14 +232,14 @@ static int count_entries(Split *s)
             TRY(buf_put(&s->arena, p, n));
             if (s->arena.len > UINT32_MAX)
                 return ST_FALLBACK;
-            TRY(put_u32(&s->entry_start, (uint32_t)s->arena.len));
-            TRY(put_u32(&s->entry_count, 0));
-            TRY(put_u32(&s->entry_key, 0));
+            TRY(buf_u32(&s->entry_start, (uint32_t)s->arena.len));
+            TRY(buf_u32(&s->entry_count, 0));
+            TRY(buf_u32(&s->entry_key, 0));
             if (2 * s->entries.count > s->entries.mask)
                 TRY(table_grow(&s->entries));
         }
         U32(s->entry_count)[found - 1]++;
-        TRY(put_u32(&s->entry_of, found - 1));
+        TRY(buf_u32(&s->entry_of, found - 1));
     }
     return ST_OK;
 }
@@ -342,7 +284,7 @@ static int count_keys(Split *s)
              key_and_letter(other, other_len, &other_key_len, &ignored) == ST_OK &&
                  other_key_len == key_len && memcmp(other, p, key_len) == 0),
             {
-                TRY(put_u32(&s->key_entry, d));
+                TRY(buf_u32(&s->key_entry, d));
                 TRY(buf_put(&s->key_distinct, &(uint64_t){0}, 8));
                 TRY(buf_put(&s->key_total, &(uint64_t){0}, 8));
             },
@@ -361,7 +303,7 @@ static int count_keys(Split *s)
              key_and_letter(other, other_len, &other_pair_key, &other_letter) == ST_OK &&
                  other_pair_key + 1 + other_letter == pair_len &&
                  memcmp(other, p, pair_len) == 0),
-            TRY(put_u32(&s->pair_entry, d)), pair);
+            TRY(buf_u32(&s->pair_entry, d)), pair);
         (void)pair;
     }
     return ST_OK;
@@ -380,25 +322,25 @@ static inline int is_common(const Split *s, uint32_t d)
 /* Each list's set (an index into the texts) and its other entries. */
 static int build(Split *s, const uint8_t *common)
 {
-    TRY(put_i32(&s->text_offsets, 0));
-    TRY(put_u32(&s->set_start, 0));
-    TRY(put_i64(&s->varying_lists, 0));
-    TRY(put_i32(&s->varying_offsets, 0));
+    TRY(buf_index(&s->text_offsets, 0));
+    TRY(buf_u32(&s->set_start, 0));
+    TRY(buf_i64(&s->varying_lists, 0));
+    TRY(buf_index(&s->varying_offsets, 0));
     size_t first = (size_t)s->list_offsets[0];
     for (size_t list = 0; list < s->count; list++) {
         s->scratch.len = 0;
         for (size_t i = (size_t)s->list_offsets[list]; i < (size_t)s->list_offsets[list + 1]; i++) {
             uint32_t d = U32(s->entry_of)[i - first];
             if (common[d]) {
-                TRY(put_u32(&s->scratch, d));
+                TRY(buf_u32(&s->scratch, d));
                 continue;
             }
             size_t n;
             const uint8_t *p = entry_bytes(s, (uint32_t)i, &n);
             TRY(buf_put(&s->varying, p, n));
-            TRY(put_i32(&s->varying_offsets, s->varying.len));
+            TRY(buf_index(&s->varying_offsets, s->varying.len));
         }
-        TRY(put_i64(&s->varying_lists, (int64_t)(s->varying_offsets.len / 4 - 1)));
+        TRY(buf_i64(&s->varying_lists, (int64_t)(s->varying_offsets.len / 4 - 1)));
         const uint32_t *members = U32(s->scratch);
         size_t member_count = s->scratch.len / 4;
         uint64_t h = hash_bytes(s->scratch.data, s->scratch.len);
@@ -411,7 +353,7 @@ static int build(Split *s, const uint8_t *common)
                      member_count * 4) == 0)),
             {
                 TRY(buf_put(&s->set_members, members, member_count * 4));
-                TRY(put_u32(&s->set_start, (uint32_t)(s->set_members.len / 4)));
+                TRY(buf_u32(&s->set_start, (uint32_t)(s->set_members.len / 4)));
                 for (size_t m = 0; m < member_count; m++) {
                     size_t n;
                     const uint8_t *p = distinct_bytes(s, members[m], &n);
@@ -420,18 +362,18 @@ static int build(Split *s, const uint8_t *common)
                 }
                 if (member_count)
                     TRY(buf_put(&s->texts, &(uint8_t){RS}, 1));
-                TRY(put_i32(&s->text_offsets, s->texts.len));
+                TRY(buf_index(&s->text_offsets, s->texts.len));
             },
             set);
-        TRY(put_i32(&s->set_of, set));
+        TRY(buf_index(&s->set_of, set));
     }
     return ST_OK;
 }
 
 static int split_all(Split *s)
 {
-    TRY(put_u32(&s->entry_start, 0));
-    TRY(buf_reserve(&s->arena, 1)); /* never NULL, even when every entry is empty */
+    TRY(buf_u32(&s->entry_start, 0));
+    TRY(buf_grow(&s->arena, 1)); /* never NULL, even when every entry is empty */
     size_t entries = (size_t)(s->list_offsets[s->count] - s->list_offsets[0]);
     TRY(table_init(&s->entries, 256));
     TRY(table_init(&s->keys, 64));
@@ -441,11 +383,11 @@ static int split_all(Split *s)
         return ST_FALLBACK;
     /* At most: one of each per entry, or per list; the bytes of the entries. */
     size_t bytes = (size_t)(s->offsets[s->list_offsets[s->count]] - s->offsets[s->list_offsets[0]]);
-    TRY(buf_reserve(&s->entry_of, entries * 4));
-    TRY(buf_reserve(&s->varying_offsets, (entries + 1) * 4));
-    TRY(buf_reserve(&s->varying, bytes));
-    TRY(buf_reserve(&s->set_of, s->count * 4));
-    TRY(buf_reserve(&s->varying_lists, (s->count + 1) * 8));
+    TRY(buf_grow(&s->entry_of, entries * 4));
+    TRY(buf_grow(&s->varying_offsets, (entries + 1) * 4));
+    TRY(buf_grow(&s->varying, bytes));
+    TRY(buf_grow(&s->set_of, s->count * 4));
+    TRY(buf_grow(&s->varying_lists, (s->count + 1) * 8));
     TRY(count_entries(s));
     TRY(count_keys(s));
     uint8_t *common = malloc(s->entries.count + 1);
