@@ -118,6 +118,12 @@ def test_an_entry_without_a_separator_is_left_to_arrow() -> None:
     assert columns._split_natively(array) is None
 
 
+def test_entries_without_an_offsets_buffer_are_left_to_arrow() -> None:
+    no_strings = pa.Array.from_buffers(pa.string(), 0, [None, None, pa.py_buffer(b"")])
+    array = pa.ListArray.from_arrays(pa.array([0, 0], pa.int32()), no_strings)
+    assert columns._split_natively(array) is None
+
+
 def test_nulls_and_other_types_are_left_to_arrow() -> None:
     entry = f"k{SEPARATOR}sv"
     for array in (
@@ -143,6 +149,8 @@ def test_buffers_that_do_not_hold_the_lists_are_refused() -> None:
     for count, list_offsets, entry_offsets, data in cases:
         with pytest.raises(ValueError, match="do not hold the lists"):
             _entries_native.split(count, 16, list_offsets, 0, entry_offsets, data)
+    with pytest.raises(ValueError, match="do not hold the lists"):  # not 4-byte aligned
+        _entries_native.split(1, 16, memoryview(b"\0" + bytes(lists))[1:], 0, offsets, entry)
     for count, child_offset in ((1, 1), (2**62, 0), (1, 2**62), (-1, 0), (1, -1)):
         with pytest.raises(ValueError, match="do not hold the lists"):  # and never overflow
             _entries_native.split(count, 16, lists, child_offset, offsets, entry)

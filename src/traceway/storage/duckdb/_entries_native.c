@@ -4,10 +4,13 @@
  * Arrow kernels. Each call gives up the GIL and must take it back, and in the server,
  * where the event loop and the decode threads want it too, taking it back costs as
  * much again as the kernels' work: the split was the largest part of a commit's time.
- * This reads the entry lists' buffers once without the GIL and hands back buffers
- * that attribute_columns wraps as Arrow arrays without copying. It makes exactly what
+ * This reads the entry lists' buffers once without the GIL (they must not change
+ * meanwhile: Arrow's never do) and hands back bytes that attribute_columns wraps as
+ * Arrow arrays without another copy. It makes exactly what
  * split_entries_arrow makes (tests compare them); it returns None, and the Arrow
- * version runs, for an entry without the key separator or a buffer past 2 GiB.
+ * version runs, for an entry without the key separator, a buffer past 2 GiB, or
+ * entries that make its hash tables probe far more than random ones would (the hash
+ * is seeded at random per process, so such entries cannot be made on purpose).
  *
  * An entry is "key US type-letter value"; a key is common when its entries outnumber
  * its distinct entries REPEATS times or more. A list's common entries (but those
@@ -46,11 +49,15 @@ static inline uint64_t mum(uint64_t a, uint64_t b)
     return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
+/* Random per process (module init): spans come from the network, and a hash anyone
+ * can compute lets a sender choose values that all collide. */
+static uint64_t seed;
+
 /* A 64-bit multiply-and-fold per word, as wyhash does: a string library would be one
  * more dependency for twenty lines. */
 static uint64_t hash_bytes(const uint8_t *p, size_t n)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    uint64_t h = mum(seed ^ n, 0x9e3779b97f4a7c15ULL);
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
@@ -61,7 +68,7 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n)
     uint64_t tail = 0;
     for (size_t i = 0; i < n; i++)
         tail |= (uint64_t)p[i] << (8 * i);
-    return mum(h ^ tail, 0xe7037ed1a0b428dbULL);
+    return mum(h ^ tail ^ seed, 0xe7037ed1a0b428dbULL);
 }
 
 /* Open addressing over items numbered from 0, kept at most half full; a slot holds
@@ -124,6 +131,7 @@ typedef struct {
     const int32_t *offsets;      /* of the entries' strings, from the child's own offset */
     const uint8_t *data;
     long repeats;
+    size_t probes, probe_budget; /* slots looked at in all tables, and the most allowed */
     /* distinct entries, numbered by first appearance */
     Table entries;
     Buf arena;        /* the distinct entries' bytes, one after the other: compared */
@@ -214,6 +222,8 @@ static int count_entries(Split *s)
         size_t at = h & s->entries.mask;
         uint32_t found = 0;
         for (uint32_t slot; (slot = s->entries.slots[at]) != 0; at = (at + 1) & s->entries.mask) {
+            if (++s->probes > s->probe_budget)
+                return ST_FALLBACK;
             if (s->entries.hashes[slot - 1] != h)
                 continue;
             size_t m;
@@ -251,6 +261,8 @@ static int count_entries(Split *s)
         uint32_t slot_;                                                                   \
         (number) = UINT32_MAX;                                                            \
         for (; (slot_ = (table).slots[at_]) != 0; at_ = (at_ + 1) & (table).mask) {        \
+            if (++s->probes > s->probe_budget)                                            \
+                return ST_FALLBACK;                                                       \
             uint32_t item = slot_ - 1;                                                    \
             if ((table).hashes[item] == (h) && (same)) {                                  \
                 (number) = item;                                                          \
@@ -381,6 +393,8 @@ static int split_all(Split *s)
     TRY(table_init(&s->sets, 64));
     if (entries > UINT32_MAX - 1)
         return ST_FALLBACK;
+    /* Tables at most half full take about 1.5 probes per lookup with a good hash. */
+    s->probe_budget = 16 * (entries + s->count) + 4096;
     /* At most: one of each per entry, or per list; the bytes of the entries. */
     size_t bytes = (size_t)(s->offsets[s->list_offsets[s->count]] - s->offsets[s->list_offsets[0]]);
     TRY(buf_grow(&s->entry_of, entries * 4));
@@ -444,8 +458,9 @@ static PyObject *split(PyObject *module, PyObject *args)
     /* The buffers must hold what the offsets say, or the arrays were not what we take;
      * counted in int32s, so that nothing here can overflow. */
     Py_ssize_t list_room = lists.len / 4, offset_room = offsets.len / 4;
-    int valid = count >= 0 && count < list_room && repeats > 0 && repeats <= INT32_MAX &&
-                child_offset >= 0 && child_offset < offset_room;
+    int aligned = (((uintptr_t)lists.buf | (uintptr_t)offsets.buf) & 3) == 0;
+    int valid = aligned && count >= 0 && count < list_room && repeats > 0 &&
+                repeats <= INT32_MAX && child_offset >= 0 && child_offset < offset_room;
     if (valid) {
         int32_t low = list_offsets[0], high = list_offsets[count];
         valid = low >= 0 && high >= low && high < offset_room - child_offset;
@@ -505,4 +520,14 @@ static struct PyModuleDef module = {
     methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__entries_native(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__entries_native(void)
+{
+    PyObject *os = PyImport_ImportModule("os");
+    PyObject *random = os ? PyObject_CallMethod(os, "urandom", "i", (int)sizeof seed) : NULL;
+    Py_XDECREF(os);
+    if (random == NULL)
+        return NULL;
+    memcpy(&seed, PyBytes_AS_STRING(random), sizeof seed);
+    Py_DECREF(random);
+    return PyModule_Create(&module);
+}

@@ -106,8 +106,11 @@ def _split_natively(lists: pa.Array) -> SplitEntries | None:
     ):
         return None
     offsets = lists.offsets
-    list_offsets = memoryview(offsets.buffers()[1])[offsets.offset * 4 :][: len(offsets) * 4]
+    _, list_buffer = offsets.buffers()
     _, entry_offsets, data = values.buffers()
+    if list_buffer is None or entry_offsets is None:
+        return None  # no entries at all: not worth the C module, and Arrow may omit them
+    list_offsets = memoryview(list_buffer)[offsets.offset * 4 :][: len(offsets) * 4]
     found = _entries_native.split(
         len(lists),
         REPEATS_FOR_COMMON,
