@@ -128,11 +128,10 @@ def _split(text: str, start_ns: int) -> tuple[list[int], str] | None:
     return offsets, _ENCODER.encode([row[1:] for row in rows])
 
 
-def _known(text: str, start_ns: int) -> tuple[list[int], str] | bool:
-    """What ``_split`` gives for ``text`` when its shape is in ``_SHAPES``; True when
-    the shape is unknown (``_split`` has to run), False when a time or an offset
-    does not fit a BIGINT (``_split`` gives None)."""
-    parts = _TIME.split(text)
+def _known(parts: list[str], start_ns: int) -> tuple[list[int], str] | bool:
+    """What ``_split`` gives for a text split at ``_TIME`` into ``parts`` when its shape
+    is in ``_SHAPES``; True when the shape is unknown (``_split`` has to run), False when
+    a time or an offset does not fit a BIGINT (``_split`` gives None)."""
     pieces = parts[0::2]
     if tuple(pieces) not in _SHAPES:
         return True
@@ -145,9 +144,9 @@ def _known(text: str, start_ns: int) -> tuple[list[int], str] | bool:
     return offsets, "[".join(pieces)
 
 
-def _remember(text: str, start_ns: int, offsets: list[int], left: str) -> None:
-    """Remember the shape of ``text`` when its ``_TIME`` matches are its events' times."""
-    parts = _TIME.split(text)
+def _remember(parts: list[str], start_ns: int, offsets: list[int], left: str) -> None:
+    """Remember the shape of a text split at ``_TIME`` into ``parts`` when the matches
+    are its events' times."""
     pieces = parts[0::2]
     if [int(time) - start_ns for time in parts[1::2]] == offsets and "[".join(pieces) == left:
         if len(_SHAPES) >= _MAX_SHAPES:
@@ -181,7 +180,8 @@ def split_events(
     offsets: list[list[int]] = []
     unknown = 0
     for seen, (text, start) in enumerate(found, 1):
-        known = _known(text, start)
+        parts = _TIME.split(text)
+        known = _known(parts, start)
         if known is False:
             return None
         if known is True:
@@ -195,7 +195,7 @@ def split_events(
             split = _split(text, start)
             if split is None:
                 return None
-            _remember(text, start, *split)
+            _remember(parts, start, *split)
         else:
             split = known
         offsets.append(split[0])

@@ -449,16 +449,15 @@ class SpanWriter:
             con.execute("SELECT service_name, name, kind FROM operations").fetchall()
         )
         self._attribute_types = set(con.execute("SELECT key, type FROM attribute_types").fetchall())
-        self._attribute_sets = dict(
+        self._attribute_sets = dict(  # the newest, so the largest id among them
             con.execute(
                 "SELECT entries, set_id FROM attribute_sets ORDER BY set_id DESC LIMIT ?",
                 [REMEMBERED_ATTRIBUTE_SETS],
             ).fetchall()
         )
-        ((last_set_id,),) = con.execute("SELECT max(set_id) FROM attribute_sets").fetchall()
         self._last_resource_id = max(self._last_resource_id, *self._resource_ids.values(), 0)
         self._last_scope_id = max(self._last_scope_id, *self._scope_ids.values(), 0)
-        self._last_set_id = max(self._last_set_id, last_set_id or 0)
+        self._last_set_id = max(self._last_set_id, *self._attribute_sets.values(), 0)
 
     def write(self, batch: SpanBatch) -> TimeRange | None:
         """Store the batch's new spans; committed when this returns."""
