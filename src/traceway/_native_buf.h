@@ -3,9 +3,14 @@
  * Each module fills Bufs without the GIL, then hands them to Python as bytes that
  * become Arrow buffers; a function returns ST_OK, or ST_FALLBACK when the input is one
  * the Python code must take instead, or ST_NOMEM, and TRY passes anything but ST_OK up.
+ * Include it after <Python.h>.
  */
 #ifndef TRACEWAY_NATIVE_BUF_H
 #define TRACEWAY_NATIVE_BUF_H
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "Arrow buffers are little-endian; these modules write integers as the host stores them"
+#endif
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,7 +65,8 @@ static inline int buf_put(Buf *b, const void *src, size_t n)
 
 static inline int buf_byte(Buf *b, uint8_t c)
 {
-    TRY(buf_grow(b, 1));
+    if (b->len == b->cap)
+        TRY(buf_grow(b, 1));
     b->data[b->len++] = c;
     return ST_OK;
 }
@@ -80,5 +86,11 @@ static inline int buf_index(Buf *b, size_t value)
 
 /* An Arrow int32 offset: the end of the value just written into `data`. */
 static inline int buf_offset(Buf *offsets, const Buf *data) { return buf_index(offsets, data->len); }
+
+/* The bytes written, as a Python bytes object (a copy; the Buf is freed after). */
+static PyObject *bytes_of(const Buf *b)
+{
+    return PyBytes_FromStringAndSize((const char *)b->data, (Py_ssize_t)b->len);
+}
 
 #endif

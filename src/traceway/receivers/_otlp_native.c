@@ -25,9 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "Arrow buffers are little-endian; this decoder copies integers as the host stores them"
-#endif
 
 #include "_native_buf.h"
 
@@ -41,7 +38,6 @@ enum { ST_NEED_GIL = 3 }; /* after the shared statuses: a double to format */
 
 static inline int buf_text(Buf *b, const char *text) { return buf_put(b, text, strlen(text)); }
 
-static inline int buf_u8(Buf *b, uint8_t v) { return buf_byte(b, v); }
 
 static int put_decimal(Buf *b, uint64_t v)
 {
@@ -619,7 +615,7 @@ static int put_span_list(Decoder *d, Slice span, uint32_t number, int count, Buf
         }
         TRY(buf_byte(out, ']'));
     }
-    TRY(buf_u8(valid, count != 0));
+    TRY(buf_byte(valid, count != 0));
     return buf_offset(offsets, out);
 }
 
@@ -693,13 +689,13 @@ static int decode_span(Decoder *d, Slice body, int32_t resource, int32_t scope)
     TRY(buf_put(&d->trace_ids, trace_id.data, 16));
     TRY(buf_put(&d->span_ids, span_id.data, 8));
     TRY(buf_put(&d->parent_ids, has_parent ? parent_id.data : no_parent, 8));
-    TRY(buf_u8(&d->parent_valid, (uint8_t)has_parent));
+    TRY(buf_byte(&d->parent_valid, (uint8_t)has_parent));
     TRY(buf_put(&d->names, name.data, name.len));
     TRY(buf_offset(&d->name_offsets, &d->names));
-    TRY(buf_u8(&d->kinds, kind));
+    TRY(buf_byte(&d->kinds, kind));
     TRY(buf_u64(&d->starts, start));
     TRY(buf_u64(&d->ends, end));
-    TRY(buf_u8(&d->status_codes, status_code));
+    TRY(buf_byte(&d->status_codes, status_code));
     TRY(buf_put(&d->messages, message.data, message.len));
     TRY(buf_offset(&d->message_offsets, &d->messages));
     TRY(buf_i32(&d->resource_of, resource));
@@ -715,9 +711,7 @@ static int decode_span(Decoder *d, Slice body, int32_t resource, int32_t scope)
                 TRY(add_entry(d, slice_of(&f)));
         }
     }
-    if (d->entry_count > INT32_MAX)
-        return ST_FALLBACK;
-    TRY(buf_i32(&d->attribute_offsets, (int32_t)d->entry_count));
+    TRY(buf_index(&d->attribute_offsets, d->entry_count));
     TRY(put_span_list(d, body, 11, events, &d->events, &d->event_offsets, &d->event_valid));
     TRY(put_span_list(d, body, 13, links, &d->links, &d->link_offsets, &d->link_valid));
     TRY(buf_put(&d->states, state.data, state.len));
@@ -798,11 +792,6 @@ static int decode_body(Decoder *d, Slice body)
 }
 
 /* ---- to Python ---- */
-
-static PyObject *bytes_of(const Buf *b)
-{
-    return PyBytes_FromStringAndSize((const char *)b->data, (Py_ssize_t)b->len);
-}
 
 /* An Arrow validity bitmap (least significant bit first) of one 0/1 byte per span. */
 static PyObject *bitmap_of(const Buf *flags)

@@ -24,11 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "Arrow buffers are little-endian; this reads and writes integers as the host stores them"
-#endif
 
 #include "_native_buf.h"
+
+enum { ST_BAD_BUFFERS = 3 }; /* after the shared statuses: offsets past the buffers */
 
 #define US 0x1f
 #define RS 0x1e
@@ -130,6 +129,7 @@ typedef struct {
     const int32_t *list_offsets; /* count + 1, into the entries */
     const int32_t *offsets;      /* of the entries' strings, from the child's own offset */
     const uint8_t *data;
+    size_t data_len;
     long repeats;
     size_t probes, probe_budget; /* slots looked at in all tables, and the most allowed */
     /* distinct entries, numbered by first appearance */
@@ -211,49 +211,6 @@ static int key_and_letter(const uint8_t *p, size_t n, size_t *key_len, size_t *l
     return ST_OK;
 }
 
-/* Number each entry by its distinct value, counting them. */
-static int count_entries(Split *s)
-{
-    size_t first = (size_t)s->list_offsets[0], last = (size_t)s->list_offsets[s->count];
-    for (size_t i = first; i < last; i++) {
-        size_t n;
-        const uint8_t *p = entry_bytes(s, (uint32_t)i, &n);
-        uint64_t h = hash_bytes(p, n);
-        size_t at = h & s->entries.mask;
-        uint32_t found = 0;
-        for (uint32_t slot; (slot = s->entries.slots[at]) != 0; at = (at + 1) & s->entries.mask) {
-            if (++s->probes > s->probe_budget)
-                return ST_FALLBACK;
-            if (s->entries.hashes[slot - 1] != h)
-                continue;
-            size_t m;
-            const uint8_t *q = distinct_bytes(s, slot - 1, &m);
-            if (m == n && memcmp(p, q, n) == 0) {
-                found = slot;
-                break;
-            }
-        }
-        if (!found) {
-            if (s->entries.count >= UINT32_MAX - 1)
-                return ST_FALLBACK;
-            found = (uint32_t)(s->entries.count + 1);
-            s->entries.hashes[s->entries.count++] = h;
-            s->entries.slots[at] = found;
-            TRY(buf_put(&s->arena, p, n));
-            if (s->arena.len > UINT32_MAX)
-                return ST_FALLBACK;
-            TRY(buf_u32(&s->entry_start, (uint32_t)s->arena.len));
-            TRY(buf_u32(&s->entry_count, 0));
-            TRY(buf_u32(&s->entry_key, 0));
-            if (2 * s->entries.count > s->entries.mask)
-                TRY(table_grow(&s->entries));
-        }
-        U32(s->entry_count)[found - 1]++;
-        TRY(buf_u32(&s->entry_of, found - 1));
-    }
-    return ST_OK;
-}
-
 /* Find or add an item of `table` equal to bytes p[0..n) as `same` judges; its number. */
 #define FIND_OR_ADD(table, h, same, on_new, number)                                      \
     do {                                                                                  \
@@ -279,6 +236,31 @@ static int count_entries(Split *s)
         }                                                                                 \
     } while (0)
 
+/* Number each entry by its distinct value, counting them. (split_all has checked that
+ * the entries and their bytes fit the uint32 numbers and offsets used here.) */
+static int count_entries(Split *s)
+{
+    size_t first = (size_t)s->list_offsets[0], last = (size_t)s->list_offsets[s->count];
+    for (size_t i = first; i < last; i++) {
+        size_t n, m;
+        const uint8_t *p = entry_bytes(s, (uint32_t)i, &n), *q;
+        uint64_t h = hash_bytes(p, n);
+        uint32_t d;
+        FIND_OR_ADD(
+            s->entries, h, (q = distinct_bytes(s, item, &m), m == n && memcmp(p, q, n) == 0),
+            {
+                TRY(buf_put(&s->arena, p, n));
+                TRY(buf_u32(&s->entry_start, (uint32_t)s->arena.len));
+                TRY(buf_u32(&s->entry_count, 0));
+                TRY(buf_u32(&s->entry_key, 0));
+            },
+            d);
+        U32(s->entry_count)[d]++;
+        TRY(buf_u32(&s->entry_of, d));
+    }
+    return ST_OK;
+}
+
 /* Each distinct entry's key, the keys' counts, and the (key, letter) pairs. */
 static int count_keys(Split *s)
 {
@@ -297,8 +279,8 @@ static int count_keys(Split *s)
                  other_key_len == key_len && memcmp(other, p, key_len) == 0),
             {
                 TRY(buf_u32(&s->key_entry, d));
-                TRY(buf_put(&s->key_distinct, &(uint64_t){0}, 8));
-                TRY(buf_put(&s->key_total, &(uint64_t){0}, 8));
+                TRY(buf_u64(&s->key_distinct, 0));
+                TRY(buf_u64(&s->key_total, 0));
             },
             key);
         U32(s->entry_key)[d] = key;
@@ -369,11 +351,11 @@ static int build(Split *s, const uint8_t *common)
                 for (size_t m = 0; m < member_count; m++) {
                     size_t n;
                     const uint8_t *p = distinct_bytes(s, members[m], &n);
-                    TRY(buf_put(&s->texts, &(uint8_t){RS}, 1));
+                    TRY(buf_byte(&s->texts, RS));
                     TRY(buf_put(&s->texts, p, n));
                 }
                 if (member_count)
-                    TRY(buf_put(&s->texts, &(uint8_t){RS}, 1));
+                    TRY(buf_byte(&s->texts, RS));
                 TRY(buf_index(&s->text_offsets, s->texts.len));
             },
             set);
@@ -382,8 +364,22 @@ static int build(Split *s, const uint8_t *common)
     return ST_OK;
 }
 
+/* Whether the offsets stay in order and within the data (split checked the rest). */
+static int holds_lists(const Split *s)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (s->list_offsets[i] > s->list_offsets[i + 1])
+            return ST_BAD_BUFFERS;
+    for (int32_t i = s->list_offsets[0]; i < s->list_offsets[s->count]; i++)
+        if (s->offsets[i] < 0 || s->offsets[i] > s->offsets[i + 1] ||
+            (size_t)s->offsets[i + 1] > s->data_len)
+            return ST_BAD_BUFFERS;
+    return ST_OK;
+}
+
 static int split_all(Split *s)
 {
+    TRY(holds_lists(s));
     TRY(buf_u32(&s->entry_start, 0));
     TRY(buf_grow(&s->arena, 1)); /* never NULL, even when every entry is empty */
     size_t entries = (size_t)(s->list_offsets[s->count] - s->list_offsets[0]);
@@ -416,11 +412,6 @@ static int split_all(Split *s)
 
 /* ---- to Python ---- */
 
-static PyObject *bytes_of(const Buf *b)
-{
-    return PyBytes_FromStringAndSize((const char *)b->data, (Py_ssize_t)b->len);
-}
-
 /* [(key, type letter), ...] of the pairs, in their first appearance. */
 static PyObject *pairs_of(const Split *s)
 {
@@ -442,6 +433,8 @@ static PyObject *pairs_of(const Split *s)
     return list;
 }
 
+#define BAD_BUFFERS "split(): the buffers do not hold the lists given"
+
 static PyObject *split(PyObject *module, PyObject *args)
 {
     (void)module;
@@ -456,7 +449,8 @@ static PyObject *split(PyObject *module, PyObject *args)
     const int32_t *list_offsets = lists.buf;
     const int32_t *entry_offsets = offsets.buf;
     /* The buffers must hold what the offsets say, or the arrays were not what we take;
-     * counted in int32s, so that nothing here can overflow. */
+     * counted in int32s, so that nothing here can overflow. Here only what makes the
+     * first and last offsets readable; the others are checked without the GIL. */
     Py_ssize_t list_room = lists.len / 4, offset_room = offsets.len / 4;
     int aligned = (((uintptr_t)lists.buf | (uintptr_t)offsets.buf) & 3) == 0;
     int valid = aligned && count >= 0 && count < list_room && repeats > 0 &&
@@ -464,22 +458,17 @@ static PyObject *split(PyObject *module, PyObject *args)
     if (valid) {
         int32_t low = list_offsets[0], high = list_offsets[count];
         valid = low >= 0 && high >= low && high < offset_room - child_offset;
-        for (Py_ssize_t i = 0; valid && i < count; i++)
-            valid = list_offsets[i] <= list_offsets[i + 1];
-        if (valid)
-            entry_offsets += child_offset;
-        for (int32_t i = low; valid && i < high; i++)
-            valid = entry_offsets[i] >= 0 && entry_offsets[i] <= entry_offsets[i + 1] &&
-                    (size_t)entry_offsets[i + 1] <= (size_t)data.len;
     }
     if (!valid) {
-        PyErr_SetString(PyExc_ValueError, "split(): the buffers do not hold the lists given");
+        PyErr_SetString(PyExc_ValueError, BAD_BUFFERS);
         goto done;
     }
+    entry_offsets += child_offset;
     s.count = (size_t)count;
     s.list_offsets = list_offsets;
     s.offsets = entry_offsets;
     s.data = data.buf;
+    s.data_len = (size_t)data.len;
     s.repeats = repeats;
     int status;
     Py_BEGIN_ALLOW_THREADS
@@ -487,6 +476,8 @@ static PyObject *split(PyObject *module, PyObject *args)
     Py_END_ALLOW_THREADS
     if (status == ST_NOMEM)
         PyErr_NoMemory();
+    else if (status == ST_BAD_BUFFERS)
+        PyErr_SetString(PyExc_ValueError, BAD_BUFFERS);
     else if (status == ST_FALLBACK)
         result = Py_NewRef(Py_None);
     else {
