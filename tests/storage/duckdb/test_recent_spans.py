@@ -79,7 +79,6 @@ def test_every_span_is_stored_once_whatever_comes_again(
 ) -> None:
     path = tmp_path_factory.mktemp("recent") / "traces.duckdb"
     expected: set[tuple[int, int, int]] = set()
-    stored_before: list[set[tuple[int, int, int]]] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(
             span_writer, "RecentSpans", lambda latest: RecentSpans(latest, capacity=capacity)
@@ -90,14 +89,14 @@ def test_every_span_is_stored_once_whatever_comes_again(
                 store.close()
                 store = DuckDBStore(path)
             spans = [_span(n, start * 10**6) for n, start in batch]
-            stored_before.append(set(expected))
+            stored_before = set(expected)
             store.write_spans(spans)
             # Spans stored already are left out; of the others, the first of each
             # (trace id, span id) is kept.
             in_batch: set[tuple[int, int]] = set()
             for span in spans:
                 key = (int(span.trace_id, 16), int(span.span_id, 16), span.start_time_unix_nano)
-                if key not in stored_before[number] and key[:2] not in in_batch:
+                if key not in stored_before and key[:2] not in in_batch:
                     in_batch.add(key[:2])
                     expected.add(key)
         store.close()
