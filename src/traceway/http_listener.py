@@ -59,6 +59,9 @@ class HttpListener:
         cert, key = tls or (None, None)
         config = uvicorn.Config(
             app,
+            # httptools (C) rather than h11 (pure Python): h11 re-buffers each body chunk,
+            # which cost ~1.5 us of the event loop's time per ingested span.
+            http="httptools",
             log_level="warning",
             lifespan="off",
             access_log=False,
