@@ -38,6 +38,11 @@ def _assert_same(native: SplitEntries, reference: SplitEntries) -> None:
     assert native.common.cast(pa.string()).to_pylist() == reference.common.to_pylist()
     assert native.common.dictionary.to_pylist() == native.common.dictionary.unique().to_pylist()
     assert native.varying.to_pylist() == reference.varying.to_pylist()
+    if reference.with_rs is None:
+        assert native.with_rs is None
+    else:
+        assert native.with_rs is not None
+        assert native.with_rs.to_pylist() == reference.with_rs.to_pylist()
     assert native.types == reference.types
 
 

@@ -15,7 +15,8 @@
  * An entry is "key US type-letter value"; a key is common when its entries outnumber
  * its distinct entries REPEATS times or more. A list's common entries (but those
  * holding an RS) become its set text, RS entry RS entry ... RS ("" for none), given
- * as an index into the distinct texts; the others stay its list.
+ * as an index into the distinct texts; its other entries its varying text, written
+ * the same way; and the entries holding an RS, which no text can hold, its list.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -156,9 +157,11 @@ typedef struct {
     Buf set_of;       /* int32 per list */
     Buf text_offsets; /* int32 per set, and one more */
     Buf texts;
-    Buf varying_lists;   /* int64 per list, and one more */
-    Buf varying_offsets; /* int32 per varying entry, and one more */
+    Buf varying_offsets; /* int32 per list, and one more */
     Buf varying;
+    Buf with_rs_lists;   /* int64 per list, and one more: of the entries holding an RS */
+    Buf with_rs_offsets; /* int32 per such entry, and one more */
+    Buf with_rs;
 } Split;
 
 static void split_free(Split *s)
@@ -169,8 +172,8 @@ static void split_free(Split *s)
     Buf *bufs[] = {&s->arena, &s->entry_start, &s->entry_count, &s->entry_key, &s->entry_of,
                    &s->key_entry, &s->key_distinct, &s->key_total, &s->pair_entry,
                    &s->set_start, &s->set_members, &s->scratch, &s->set_of,
-                   &s->text_offsets, &s->texts, &s->varying_lists, &s->varying_offsets,
-                   &s->varying};
+                   &s->text_offsets, &s->texts, &s->varying_offsets, &s->varying,
+                   &s->with_rs_lists, &s->with_rs_offsets, &s->with_rs};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
         free(bufs[i]->data);
 }
@@ -303,38 +306,51 @@ static int count_keys(Split *s)
     return ST_OK;
 }
 
-static inline int is_common(const Split *s, uint32_t d)
+enum { VARYING, COMMON, WITH_RS }; /* where a distinct entry goes */
+
+static inline uint8_t kind_of(const Split *s, uint32_t d)
 {
-    uint32_t key = U32(s->entry_key)[d];
-    if ((uint64_t)s->repeats * U64(s->key_distinct)[key] > U64(s->key_total)[key])
-        return 0;
     size_t n;
     const uint8_t *p = distinct_bytes(s, d, &n);
-    return memchr(p, RS, n) == NULL;
+    if (memchr(p, RS, n) != NULL)
+        return WITH_RS;
+    uint32_t key = U32(s->entry_key)[d];
+    return (uint64_t)s->repeats * U64(s->key_distinct)[key] > U64(s->key_total)[key] ? VARYING
+                                                                                    : COMMON;
 }
 
-/* Each list's set (an index into the texts) and its other entries. */
-static int build(Split *s, const uint8_t *common)
+/* Each list's set (an index into the texts), varying text and entries holding an RS. */
+static int build(Split *s, const uint8_t *kind)
 {
     TRY(buf_index(&s->text_offsets, 0));
     TRY(buf_u32(&s->set_start, 0));
-    TRY(buf_i64(&s->varying_lists, 0));
     TRY(buf_index(&s->varying_offsets, 0));
+    TRY(buf_i64(&s->with_rs_lists, 0));
+    TRY(buf_index(&s->with_rs_offsets, 0));
     size_t first = (size_t)s->list_offsets[0];
     for (size_t list = 0; list < s->count; list++) {
         s->scratch.len = 0;
+        size_t varying_start = s->varying.len;
         for (size_t i = (size_t)s->list_offsets[list]; i < (size_t)s->list_offsets[list + 1]; i++) {
             uint32_t d = U32(s->entry_of)[i - first];
-            if (common[d]) {
+            if (kind[d] == COMMON) {
                 TRY(buf_u32(&s->scratch, d));
                 continue;
             }
             size_t n;
             const uint8_t *p = entry_bytes(s, (uint32_t)i, &n);
+            if (kind[d] == WITH_RS) {
+                TRY(buf_put(&s->with_rs, p, n));
+                TRY(buf_offset(&s->with_rs_offsets, &s->with_rs));
+                continue;
+            }
+            TRY(buf_byte(&s->varying, RS));
             TRY(buf_put(&s->varying, p, n));
-            TRY(buf_index(&s->varying_offsets, s->varying.len));
         }
-        TRY(buf_i64(&s->varying_lists, (int64_t)(s->varying_offsets.len / 4 - 1)));
+        if (s->varying.len > varying_start)
+            TRY(buf_byte(&s->varying, RS));
+        TRY(buf_offset(&s->varying_offsets, &s->varying));
+        TRY(buf_i64(&s->with_rs_lists, (int64_t)(s->with_rs_offsets.len / 4 - 1)));
         const uint32_t *members = U32(s->scratch);
         size_t member_count = s->scratch.len / 4;
         uint64_t h = hash_bytes(s->scratch.data, s->scratch.len);
@@ -394,19 +410,19 @@ static int split_all(Split *s)
     /* At most: one of each per entry, or per list; the bytes of the entries. */
     size_t bytes = (size_t)(s->offsets[s->list_offsets[s->count]] - s->offsets[s->list_offsets[0]]);
     TRY(buf_grow(&s->entry_of, entries * 4));
-    TRY(buf_grow(&s->varying_offsets, (entries + 1) * 4));
-    TRY(buf_grow(&s->varying, bytes));
+    TRY(buf_grow(&s->varying_offsets, (s->count + 1) * 4));
+    TRY(buf_grow(&s->varying, bytes + entries + s->count));
     TRY(buf_grow(&s->set_of, s->count * 4));
-    TRY(buf_grow(&s->varying_lists, (s->count + 1) * 8));
+    TRY(buf_grow(&s->with_rs_lists, (s->count + 1) * 8));
     TRY(count_entries(s));
     TRY(count_keys(s));
-    uint8_t *common = malloc(s->entries.count + 1);
-    if (common == NULL)
+    uint8_t *kind = malloc(s->entries.count + 1);
+    if (kind == NULL)
         return ST_NOMEM;
     for (uint32_t d = 0; d < s->entries.count; d++)
-        common[d] = (uint8_t)is_common(s, d);
-    int status = build(s, common);
-    free(common);
+        kind[d] = kind_of(s, d);
+    int status = build(s, kind);
+    free(kind);
     return status;
 }
 
@@ -481,10 +497,12 @@ static PyObject *split(PyObject *module, PyObject *args)
     else if (status == ST_FALLBACK)
         result = Py_NewRef(Py_None);
     else {
-        result = Py_BuildValue("(nNNNNNNN)", (Py_ssize_t)s.sets.count, bytes_of(&s.set_of),
+        Py_ssize_t with_rs_count = (Py_ssize_t)(s.with_rs_offsets.len / 4 - 1);
+        result = Py_BuildValue("(nNNNNNnNNNN)", (Py_ssize_t)s.sets.count, bytes_of(&s.set_of),
                                bytes_of(&s.text_offsets), bytes_of(&s.texts),
-                               bytes_of(&s.varying_lists), bytes_of(&s.varying_offsets),
-                               bytes_of(&s.varying), pairs_of(&s));
+                               bytes_of(&s.varying_offsets), bytes_of(&s.varying), with_rs_count,
+                               bytes_of(&s.with_rs_lists), bytes_of(&s.with_rs_offsets),
+                               bytes_of(&s.with_rs), pairs_of(&s));
         if (result == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
             PyErr_Clear(); /* a key or letter that is not UTF-8: the Arrow version says so */
             result = Py_NewRef(Py_None);
@@ -501,13 +519,13 @@ done:
 static PyMethodDef methods[] = {
     {"split", split, METH_VARARGS,
      "split(count, repeats, list_offsets, child_offset, entry_offsets, data) -> tuple | None: "
-     "a batch's entry lists as set texts and lists of the other entries, in buffers, or None "
-     "when attribute_columns.split_entries_arrow must take them."},
+     "a batch's entry lists as set texts, varying texts and lists of the entries holding an "
+     "RS, in buffers, or None when attribute_columns.split_entries_arrow must take them."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_entries_native", "Attribute entries split into sets and lists.", 0,
+    PyModuleDef_HEAD_INIT, "_entries_native", "Attribute entries split into sets, texts and lists.", 0,
     methods, NULL, NULL, NULL, NULL,
 };
 

@@ -1,4 +1,4 @@
-"""A span's attribute entries in two parts: the batch's common ones a shared set, the rest a list.
+"""A span's attribute entries in two texts: the batch's common ones a shared set, the rest its own.
 
 Entries (``storage.attribute_entries``) of keys whose values repeat in a written batch
 (each value 16 times on average or more: routes, methods, table names) are joined
@@ -9,9 +9,13 @@ every span's row the sets were cheap on disk (DuckDB's dictionary keeps each onc
 but not to write: DuckDB logs and appends a committed row's text whole, and the
 sets were half of those bytes; by id, a batch of 8,192 spans commits about a fifth
 faster. A search for a common entry looks through the few sets, then for their ids.
-The other entries (ids, addresses, ports) stay a list, where the dictionary has little
-to share. An entry holding an RS always goes to the list, so splitting the text at
-RS gives back exactly its entries; a span's attributes read back common ones first.
+The other entries (ids, addresses, ports) are the span's own ``attributes_varying``,
+a text written the same way. Not a list: DuckDB logs a committed list's entries again
+with those of every row before it in the same vector of 2,048 rows (so a commit of 10
+spans could log 2,000 spans' entries), and a list took about twice a text's CPU to
+insert. An entry holding an RS, which a text cannot hold, goes to a list of its own,
+``attributes_with_rs`` (NULL for nearly every span), so splitting a text at RS gives
+back exactly its entries; a span's attributes read back common ones first.
 The split is made before the batch goes to DuckDB, by the C module ``_entries_native``
 in one pass without the GIL (its header says why), or where it is not built or leaves
 a batch, by ``split_entries_arrow`` with Arrow kernels: both make the same columns.
@@ -60,7 +64,10 @@ class SplitEntries:
     """Each span's attribute set text: empty (without its two RS) where no entry is common;
     maybe dictionary-encoded, each text then once in the dictionary."""
     varying: pa.Array
-    """``attributes_varying``."""
+    """``attributes_varying``: each span's other entries as one text like a set's."""
+    with_rs: pa.Array | None
+    """``attributes_with_rs``: each span's entries holding an RS, NULL where it has none;
+    None when no span has one."""
     types: list[tuple[str, str]]
     """Each (key as in an entry, type letter) among the entries, once."""
 
@@ -121,8 +128,17 @@ def _split_natively(lists: pa.Array) -> SplitEntries | None:
     )
     if found is None:
         return None
-    set_count, set_of, text_offsets, texts, varying_lists, varying_offsets, varying, types = found
+    (set_count, set_of, text_offsets, texts, varying_offsets, varying, with_rs_count,
+     with_rs_lists, with_rs_offsets, with_rs, types) = found  # fmt: skip
     count = len(lists)
+    with_rs_entries = pa.LargeListArray.from_arrays(
+        pa.Array.from_buffers(pa.int64(), count + 1, [None, pa.py_buffer(with_rs_lists)]),
+        pa.Array.from_buffers(
+            pa.string(),
+            with_rs_count,
+            [None, pa.py_buffer(with_rs_offsets), pa.py_buffer(with_rs)],
+        ),
+    )
     return SplitEntries(
         common=pa.DictionaryArray.from_arrays(
             pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(set_of)]),
@@ -130,15 +146,31 @@ def _split_natively(lists: pa.Array) -> SplitEntries | None:
                 pa.string(), set_count, [None, pa.py_buffer(text_offsets), pa.py_buffer(texts)]
             ),
         ),
-        varying=pa.LargeListArray.from_arrays(
-            pa.Array.from_buffers(pa.int64(), count + 1, [None, pa.py_buffer(varying_lists)]),
-            pa.Array.from_buffers(
-                pa.string(),
-                len(varying_offsets) // 4 - 1,
-                [None, pa.py_buffer(varying_offsets), pa.py_buffer(varying)],
-            ),
+        varying=pa.Array.from_buffers(
+            pa.string(), count, [None, pa.py_buffer(varying_offsets), pa.py_buffer(varying)]
         ),
+        with_rs=_null_where_empty(with_rs_entries) if with_rs_count else None,
         types=types,
+    )
+
+
+def _sublists(offsets: pa.Array, values: pa.Array, chosen: pa.Array) -> pa.LargeListArray:
+    """Each list's ``chosen`` entries: the lists of ``values`` at ``offsets`` (from 0)."""
+    # A list's chosen entries start after those of the lists before it.
+    before = pc.cumulative_sum(chosen.cast(pa.int64()))
+    starts = pc.take(pa.concat_arrays([pa.array([0], pa.int64()), before]), offsets)
+    return pa.LargeListArray.from_arrays(starts, values.filter(chosen))
+
+
+def _joined(lists: pa.LargeListArray) -> pa.Array:
+    """Each list as a text, RS entry RS entry ... RS; empty for an empty list."""
+    texts = pc.binary_join_element_wise(_RS, pc.binary_join(lists, _RS), _RS, _EMPTY)
+    return pc.if_else(pc.greater(pc.list_value_length(lists), _NONE), texts, _EMPTY)
+
+
+def _null_where_empty(lists: pa.LargeListArray) -> pa.LargeListArray:
+    return pa.LargeListArray.from_arrays(
+        lists.offsets, lists.values, mask=pc.equal(pc.list_value_length(lists), _NONE)
     )
 
 
@@ -156,30 +188,32 @@ def split_entries_arrow(lists: pa.Array) -> SplitEntries:
     keys = pc.list_element(parts, _KEY)
     type_letters = pc.utf8_slice_codeunits(pc.list_element(parts, _TYPED_VALUE), 0, 1)
     key_types = pc.unique(pc.binary_join_element_wise(keys, type_letters, _US)).to_pylist()
+    holds_rs = pc.match_substring(distinct, RECORD_SEPARATOR)
     common_distinct = pc.and_(
-        pc.is_in(keys, value_set=_common_keys(keys, counts)),
-        pc.invert(pc.match_substring(distinct, RECORD_SEPARATOR)),
+        pc.is_in(keys, value_set=_common_keys(keys, counts)), pc.invert(holds_rs)
     )
     common = common_distinct.take(encoded.indices)
-    # A list's common entries start after the common entries of the lists before it,
-    # its other entries after their other entries: list offset minus common ones before.
-    common_before = pc.cumulative_sum(common.cast(pa.int64()))
-    common_offsets = pc.take(pa.concat_arrays([pa.array([0], pa.int64()), common_before]), offsets)
-    common_lists = pa.LargeListArray.from_arrays(common_offsets, values.filter(common))
-    varying_offsets = pc.subtract(offsets.cast(pa.int64()), common_offsets)
-    texts = pc.binary_join_element_wise(_RS, pc.binary_join(common_lists, _RS), _RS, _EMPTY)
+    with_rs = holds_rs.take(encoded.indices)
+    varying = pc.invert(pc.or_(common, with_rs))
     return SplitEntries(
-        common=pc.if_else(pc.greater(pc.list_value_length(common_lists), _NONE), texts, _EMPTY),
-        varying=pa.LargeListArray.from_arrays(varying_offsets, values.filter(pc.invert(common))),
+        common=_joined(_sublists(offsets, values, common)),
+        varying=_joined(_sublists(offsets, values, varying)),
+        with_rs=(
+            _null_where_empty(_sublists(offsets, values, with_rs))
+            if pc.any(with_rs).as_py()
+            else None
+        ),
         types=[(key, letter) for key, _, letter in (kt.partition(SEPARATOR) for kt in key_types)],
     )
 
 
-def entries(common: str | None, varying: Sequence[str] | None) -> list[str]:
+def entries(common: str, varying: str, with_rs: Sequence[str] | None) -> list[str]:
     """The entries of a stored span, common ones first."""
     found = common[1:-1].split(RECORD_SEPARATOR) if common else []
     if varying:
-        found.extend(varying)
+        found.extend(varying[1:-1].split(RECORD_SEPARATOR))
+    if with_rs:
+        found.extend(with_rs)
     return found
 
 
@@ -187,10 +221,14 @@ def entry_condition(span: str, candidates: Sequence[str]) -> tuple[str, list[obj
     """SQL true when span ``span`` has one of the entries ``candidates``, and its parameters."""
     conditions: list[str] = []
     params: list[object] = []
+    in_sets = [c for c in candidates if RECORD_SEPARATOR not in c]
     for candidate in candidates:
-        conditions.append(f"list_contains({span}.attributes_varying, ?)")
-        params.append(candidate)
-    in_sets = [c for c in candidates if RECORD_SEPARATOR not in c]  # else only in the list
+        if candidate in in_sets:
+            conditions.append(f"contains({span}.attributes_varying, ?)")
+            params.append(RECORD_SEPARATOR + candidate + RECORD_SEPARATOR)
+        else:
+            conditions.append(f"list_contains({span}.attributes_with_rs, ?)")
+            params.append(candidate)
     if in_sets:
         in_any = " OR ".join("contains(entries, ?)" for _ in in_sets)
         sets = f"SELECT set_id FROM attribute_sets WHERE {in_any}"  # noqa: S608 (no input)

@@ -25,7 +25,7 @@ __all__ = [
 
 SPAN_COLUMNS = """
     s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_time_ns, s.duration_ns,
-    s.status_code, s.status_message, s.attributes_varying,
+    s.status_code, s.status_message, s.attributes_varying, s.attributes_with_rs,
     s.attributes_extra, s.events, s.event_offsets_ns, s.links,
     s.trace_state, s.flags,
     s.dropped_attributes_count, s.dropped_events_count, s.dropped_links_count,
@@ -82,6 +82,7 @@ class SpanDecoder:
             status_code,
             status_message,
             attributes_varying,
+            attributes_with_rs,
             attributes_extra,
             event_texts,
             event_offsets,
@@ -104,7 +105,8 @@ class SpanDecoder:
             start_time_unix_nano=start,
             end_time_unix_nano=start + duration,
             attributes=decode_entries(
-                entries(self._sets[set_id], attributes_varying), attributes_extra
+                entries(self._sets[set_id], attributes_varying, attributes_with_rs),
+                attributes_extra,
             ),
             status_code=_STATUS_CODES[status_code],
             status_message=status_message,

@@ -1,7 +1,9 @@
 """The tables of a traceway DuckDB file, created on first open and checked after.
 
 One row per span in ``spans``, laid out for DuckDB's column compression (about 48
-bytes per span for ``bench/query.py``'s spans): ids as integers (a trace id is a
+bytes per span for ``bench/query.py``'s spans) and for small commits (no list column
+that nearly every span fills: DuckDB logs those again at each commit, see
+``attribute_columns``; most spans have no event offsets): ids as integers (a trace id is a
 ``UHUGEINT``, compressed to a few bytes per span because each batch is stored trace
 by trace, traces in order of their first start, which also keeps neighbouring start
 times close), service and span names as plain strings (dictionary-compressed), times
@@ -12,8 +14,8 @@ A span's attribute entries (``storage.attribute_entries``) are split in two by h
 varied their key's values are in the written batch (``attribute_columns``): entries
 of keys whose values repeat (``http.route``, ``db.system``, ...) are joined into one
 text that spans of one kind share, stored once in ``attribute_sets`` and named by the
-span's ``attribute_set_id``; the others (ids, addresses, ports) stay a list,
-``attributes_varying``.
+span's ``attribute_set_id``; the others (ids, addresses, ports) are a text of the
+span's own, ``attributes_varying``, but for entries holding an RS (``attributes_with_rs``).
 
 ``parent_resource_id`` is the parent's resource when the parent came in the same
 batch (most do): dependencies need no join for those spans (``aggregates``).
@@ -50,7 +52,7 @@ from traceway.storage.duckdb.transaction import transaction
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "ensure_schema", "stored_schema_version"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _META = "CREATE TABLE IF NOT EXISTS traceway_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
 _ATTRIBUTE_SETS = """
@@ -109,7 +111,8 @@ CREATE TABLE spans (
     resource_id UINTEGER NOT NULL,
     scope_id UINTEGER NOT NULL,
     attribute_set_id UINTEGER NOT NULL,  -- the attribute_sets row of the common entries, or 0
-    attributes_varying VARCHAR[] NOT NULL,  -- the other entries
+    attributes_varying VARCHAR NOT NULL, -- the others but those holding an RS: RS e RS ... RS
+    attributes_with_rs VARCHAR[],     -- those, or NULL for none
     attributes_extra VARCHAR,         -- typed JSON of list and dict values, else NULL
     events VARCHAR,                   -- see event_columns: without their times ...
     event_offsets_ns BIGINT[],        -- ... which are these offsets from the start
@@ -136,7 +139,22 @@ UPDATE traceway_meta SET value = '4' WHERE key = 'schema_version';
 """  # noqa: S608 (constants)
 """Version 3 kept each span's common attribute entries as a text in its row."""
 
-MIGRATIONS = {"3": _FROM_3}
+_VARYING = "list_filter(varying, lambda e: NOT contains(e, chr(30)))"
+_FROM_4 = f"""
+ALTER TABLE spans RENAME COLUMN attributes_varying TO varying;
+ALTER TABLE spans ADD COLUMN attributes_varying VARCHAR DEFAULT '';
+ALTER TABLE spans ALTER COLUMN attributes_varying SET NOT NULL;
+ALTER TABLE spans ADD COLUMN attributes_with_rs VARCHAR[];
+UPDATE spans SET
+    attributes_varying = CASE WHEN len({_VARYING}) > 0
+        THEN chr(30) || array_to_string({_VARYING}, chr(30)) || chr(30) ELSE '' END,
+    attributes_with_rs = nullif(list_filter(varying, lambda e: contains(e, chr(30))), []);
+ALTER TABLE spans DROP COLUMN varying;
+UPDATE traceway_meta SET value = '5' WHERE key = 'schema_version';
+"""  # noqa: S608 (constants)
+"""Version 4 kept a span's varying attribute entries as a list."""
+
+MIGRATIONS = {"3": _FROM_3, "4": _FROM_4}
 """SQL that brings a file of each older version to the next (which it records)."""
 
 

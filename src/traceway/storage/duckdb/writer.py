@@ -334,6 +334,8 @@ def _new_spans(
         "attribute_set_id": set_ids,
         "attributes_varying": entries.varying,
     }
+    if entries.with_rs is not None:
+        columns["attributes_with_rs"] = entries.with_rs
     insert = _INSERT_SPANS
     events = table.column("events").combine_chunks()
     split = split_events(events, start_ns)
