@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: demo test lint typecheck pytest bench serve clean
 
 $(STAMP): pyproject.toml setup.py $(wildcard protos/*.proto) src/traceway/receivers/_otlp_native.c \
-		src/traceway/storage/duckdb/_entries_native.c src/traceway/_native_buf.h
+		src/traceway/storage/duckdb/_entries_native.c src/traceway/storage/duckdb/_plan_native.c \
+		src/traceway/_native_buf.h src/traceway/_native_hash.h
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

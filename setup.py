@@ -28,8 +28,8 @@ class BuildPyWithProtos(build_py):
 _NATIVE_DECODER = Extension(
     "traceway.receivers._otlp_native",
     sources=["src/traceway/receivers/_otlp_native.c"],
-    include_dirs=["src/traceway"],  # _native_buf.h, shared by the C modules
-    depends=["src/traceway/_native_buf.h"],
+    include_dirs=["src/traceway"],  # _native_buf.h and _native_hash.h, shared by the C modules
+    depends=["src/traceway/_native_buf.h", "src/traceway/_native_hash.h"],
     extra_compile_args=[
         "-O2",
         "-std=c11",
@@ -48,4 +48,16 @@ _NATIVE_ENTRIES = Extension(
     optional=True,
 )
 
-setup(cmdclass={"build_py": BuildPyWithProtos}, ext_modules=[_NATIVE_DECODER, _NATIVE_ENTRIES])
+_NATIVE_PLAN = Extension(
+    "traceway.storage.duckdb._plan_native",
+    sources=["src/traceway/storage/duckdb/_plan_native.c"],
+    include_dirs=_NATIVE_DECODER.include_dirs,
+    depends=_NATIVE_DECODER.depends,
+    extra_compile_args=_NATIVE_DECODER.extra_compile_args,
+    optional=True,
+)
+
+setup(
+    cmdclass={"build_py": BuildPyWithProtos},
+    ext_modules=[_NATIVE_DECODER, _NATIVE_ENTRIES, _NATIVE_PLAN],
+)

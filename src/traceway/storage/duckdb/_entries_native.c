@@ -27,100 +27,12 @@
 
 
 #include "_native_buf.h"
+#include "_native_hash.h"
 
 enum { ST_BAD_BUFFERS = 3 }; /* after the shared statuses: offsets past the buffers */
 
 #define US 0x1f
 #define RS 0x1e
-
-/* ---- hashing ---- */
-
-static inline uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h;
-}
-
-static inline uint64_t mum(uint64_t a, uint64_t b)
-{
-    __uint128_t r = (__uint128_t)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-/* Random per process (module init): spans come from the network, and a hash anyone
- * can compute lets a sender choose values that all collide. */
-static uint64_t seed;
-
-/* A 64-bit multiply-and-fold per word, as wyhash does: a string library would be one
- * more dependency for twenty lines. */
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-    uint64_t h = mum(seed ^ n, 0x9e3779b97f4a7c15ULL);
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = mum(h ^ w, 0xa0761d6478bd642fULL);
-        p += 8;
-        n -= 8;
-    }
-    uint64_t tail = 0;
-    for (size_t i = 0; i < n; i++)
-        tail |= (uint64_t)p[i] << (8 * i);
-    return mum(h ^ tail ^ seed, 0xe7037ed1a0b428dbULL);
-}
-
-/* Open addressing over items numbered from 0, kept at most half full; a slot holds
- * an item's number plus one (0: empty). The caller compares items. */
-typedef struct {
-    uint32_t *slots;
-    uint64_t *hashes; /* of the items, by number */
-    size_t mask;
-    size_t count;
-} Table;
-
-static int table_init(Table *t, size_t expected)
-{
-    size_t size = 64;
-    while (size < 2 * expected + 2)
-        size *= 2;
-    t->slots = calloc(size, sizeof *t->slots);
-    t->hashes = malloc((size / 2 + 1) * sizeof *t->hashes);
-    t->mask = size - 1;
-    t->count = 0;
-    return t->slots && t->hashes ? ST_OK : ST_NOMEM;
-}
-
-static void table_free(Table *t)
-{
-    free(t->slots);
-    free(t->hashes);
-}
-
-static int table_grow(Table *t)
-{
-    size_t size = (t->mask + 1) * 2;
-    uint32_t *slots = calloc(size, sizeof *slots);
-    uint64_t *hashes = realloc(t->hashes, (size / 2 + 1) * sizeof *hashes);
-    if (slots == NULL || hashes == NULL) {
-        free(slots);
-        if (hashes != NULL)
-            t->hashes = hashes;
-        return ST_NOMEM;
-    }
-    t->hashes = hashes;
-    for (size_t item = 0; item < t->count; item++) {
-        size_t at = t->hashes[item] & (size - 1);
-        while (slots[at])
-            at = (at + 1) & (size - 1);
-        slots[at] = (uint32_t)(item + 1);
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->mask = size - 1;
-    return ST_OK;
-}
 
 /* ---- the split ---- */
 
@@ -213,31 +125,6 @@ static int key_and_letter(const uint8_t *p, size_t n, size_t *key_len, size_t *l
     *letter_len = len <= rest ? len : rest;
     return ST_OK;
 }
-
-/* Find or add an item of `table` equal to bytes p[0..n) as `same` judges; its number. */
-#define FIND_OR_ADD(table, h, same, on_new, number)                                      \
-    do {                                                                                  \
-        size_t at_ = (h) & (table).mask;                                                  \
-        uint32_t slot_;                                                                   \
-        (number) = UINT32_MAX;                                                            \
-        for (; (slot_ = (table).slots[at_]) != 0; at_ = (at_ + 1) & (table).mask) {        \
-            if (++s->probes > s->probe_budget)                                            \
-                return ST_FALLBACK;                                                       \
-            uint32_t item = slot_ - 1;                                                    \
-            if ((table).hashes[item] == (h) && (same)) {                                  \
-                (number) = item;                                                          \
-                break;                                                                    \
-            }                                                                             \
-        }                                                                                 \
-        if ((number) == UINT32_MAX) {                                                     \
-            (number) = (uint32_t)(table).count;                                           \
-            (table).hashes[(table).count++] = (h);                                        \
-            (table).slots[at_] = (number) + 1;                                            \
-            on_new;                                                                       \
-            if (2 * (table).count > (table).mask)                                         \
-                TRY(table_grow(&(table)));                                                \
-        }                                                                                 \
-    } while (0)
 
 /* Number each entry by its distinct value, counting them. (split_all has checked that
  * the entries and their bytes fit the uint32 numbers and offsets used here.) */
@@ -531,12 +418,5 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__entries_native(void)
 {
-    PyObject *os = PyImport_ImportModule("os");
-    PyObject *random = os ? PyObject_CallMethod(os, "urandom", "i", (int)sizeof seed) : NULL;
-    Py_XDECREF(os);
-    if (random == NULL)
-        return NULL;
-    memcpy(&seed, PyBytes_AS_STRING(random), sizeof seed);
-    Py_DECREF(random);
-    return PyModule_Create(&module);
+    return seed_from_urandom() == 0 ? PyModule_Create(&module) : NULL;
 }

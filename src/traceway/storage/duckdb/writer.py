@@ -1,8 +1,8 @@
 """Writing a batch of spans: one transaction, the batch's Arrow table inserted by SQL.
 
 One query finds which of the batch's spans are stored already; which spans to store,
-their order and their resource and parent ids are then worked out with Arrow
-kernels, the attribute entries split in two (``attribute_columns``; the common ones
+their order and parents are then worked out (``batch_plan``), their resource ids with
+Arrow kernels, the attribute entries split in two (``attribute_columns``; the common ones
 stored once per set in ``attribute_sets``, so a span carries only the set's id) and the events
 split from their times (``event_columns``: in Python, or in the ``INSERT`` for a
 batch with unusual events or many spans with events of new shapes), so that the
@@ -37,9 +37,9 @@ import pyarrow.compute as pc
 from traceway.model import InstrumentationScope, Resource
 from traceway.storage.attribute_entries import encode_entries
 from traceway.storage.duckdb.attribute_columns import split_entries
+from traceway.storage.duckdb.batch_plan import Plan, plan
 from traceway.storage.duckdb.event_columns import EVENT_COLUMNS, EVENT_OFFSETS, split_events
 from traceway.storage.duckdb.recent_spans import RecentSpans
-from traceway.storage.duckdb.trace_lookup import trace_keys
 from traceway.storage.duckdb.transaction import transaction
 from traceway.storage.duckdb.windows import TimeRange
 from traceway.storage.span_batch import SpanBatch
@@ -50,9 +50,7 @@ __all__ = ["SpanWriter"]
 # pyarrow some 50 us when python-dateutil is not installed.
 _ZERO = pa.scalar(0, pa.uint64())
 _NULL = pa.scalar(None, pa.uint64())
-_NO_ROW = pa.scalar(None, pa.int32())
 _NO_RESOURCE = pa.scalar(0, pa.uint32())
-_NO_BYTES = pa.scalar(b"", pa.binary())
 _MAX_TIME_NS = 2**63 - 1  # OTLP allows 2**64 - 1; nanoseconds reach 2**63 in the year 2262
 
 REMEMBERED_ATTRIBUTE_SETS = 65_536
@@ -159,13 +157,6 @@ def _integers(words: pa.ChunkedArray) -> array.array[int]:
     return found
 
 
-def _span_keys(trace_ids: pa.Array, span_ids: pa.Array) -> pa.Array:
-    """Trace id and span id as one binary value per span (null where the span id is)."""
-    return pc.binary_join_element_wise(
-        trace_ids.cast(pa.binary()), span_ids.cast(pa.binary()), _NO_BYTES
-    )
-
-
 def _lookup(
     keys: pa.ChunkedArray, mapping: Mapping[int, object], value_type: pa.DataType
 ) -> pa.Array:
@@ -194,75 +185,6 @@ def _ids(table: pa.Table) -> pa.Table:
             "parent": _words(parent_span_ids)[0],
         }
     )
-
-
-def _kept_rows(ids: pa.Table, stored_seqs: list[int]) -> tuple[pa.Array, bool]:
-    """The rows of the batch to store: not stored (``stored_seqs``), and the first of
-    those with their (trace id, span id); and whether their span ids are all distinct
-    (as random 64-bit ids nearly always are)."""
-    rows = ids.column("seq").combine_chunks()
-    span_ids = ids.column("span")
-    if stored_seqs:
-        rows = rows.filter(pc.invert(pc.is_in(rows, value_set=pa.array(stored_seqs, pa.int32()))))
-        span_ids = span_ids.take(rows)
-    numbers = pa.array(range(len(rows)), pa.int32())
-    if pc.all(pc.equal(pc.index_in(span_ids, value_set=span_ids), numbers)).as_py() is not False:
-        return rows, True
-    keys = _span_keys(ids.column("trace_id").take(rows), ids.column("span_id").take(rows))
-    first = pc.equal(pc.index_in(keys, value_set=keys), numbers)
-    return rows.filter(first), False
-
-
-def _ordered(ids: pa.Table, rows: pa.Array) -> tuple[pa.Array, pa.Table]:
-    """``rows`` in the order they are stored (trace by trace, traces in order of their
-    first start, each trace's spans by start time and span id), and the batch's rows of
-    ``traces`` (trace id, first and last start) in the order they are stored."""
-    spans = ids.select(["trace_id", "trace_hi", "trace_lo", "span", "start_time_ns"]).take(rows)
-    traces = (
-        spans.select(["trace_id", "start_time_ns"])
-        .group_by("trace_id", use_threads=False)
-        .aggregate([("start_time_ns", "min"), ("start_time_ns", "max")])
-    )
-    traces = traces.rename_columns(["trace_id", "start_min_ns", "start_max_ns"])
-    trace_start = traces.column("start_min_ns").take(
-        pc.index_in(spans.column("trace_id"), value_set=traces.column("trace_id"))
-    )
-    order = pc.sort_indices(
-        spans.append_column("trace_start_ns", trace_start),
-        [  # the words of an id sort as the id does
-            ("trace_start_ns", "ascending"),
-            ("trace_hi", "ascending"),
-            ("trace_lo", "ascending"),
-            ("start_time_ns", "ascending"),
-            ("span", "ascending"),
-        ],
-    )
-    # Big-endian ids sort as the numbers they are stored as.
-    traces = traces.take(
-        pc.sort_indices(traces, [("start_min_ns", "ascending"), ("trace_id", "ascending")])
-    )
-    _, trace_lo = _words(traces.column("trace_id").combine_chunks())
-    return rows.take(order), traces.drop_columns(["trace_id"]).append_column(
-        "trace_key", trace_keys(trace_lo)
-    )
-
-
-def _parents(chosen: pa.Table, distinct_span_ids: bool) -> pa.Array:
-    """For each of the ``chosen`` rows of ``_ids``, which of them is its parent (null
-    when none is)."""
-    if not distinct_span_ids:
-        trace_ids = chosen.column("trace_id")
-        return pc.index_in(
-            _span_keys(trace_ids, chosen.column("parent_span_id")),
-            value_set=_span_keys(trace_ids, chosen.column("span_id")),
-        )
-    # The only row with the parent's span id is the parent if its trace is the same.
-    found = pc.index_in(chosen.column("parent"), value_set=chosen.column("span"))
-    same_trace = [
-        pc.equal(column.take(found), column)
-        for column in (chosen.column("trace_hi"), chosen.column("trace_lo"))
-    ]
-    return pc.if_else(pc.and_(*same_trace), found, _NO_ROW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,16 +220,16 @@ def _attribute_set_ids(
 def _new_spans(
     batch: SpanBatch,
     ids: pa.Table,
-    rows: pa.Array,
-    distinct_span_ids: bool,
+    to_store: Plan,
     resources: Mapping[int, int],
     scopes: Mapping[int, int],
     attribute_sets: tuple[Mapping[str, int], int],
 ) -> _NewSpans:
-    """The batch's ``rows`` with their attribute entries split (``attribute_columns``;
-    the common ones as the id of their set among ``attribute_sets``, the ones stored and
-    the last id given), their events split if ``split_events`` can, their resource,
-    service, scope and parent's resource ids."""
+    """The batch's rows of ``to_store`` with their attribute entries split
+    (``attribute_columns``; the common ones as the id of their set among
+    ``attribute_sets``, the ones stored and the last id given), their events split if
+    ``split_events`` can, their resource, service, scope and parent's resource ids."""
+    rows = to_store.rows
     table = batch.table.drop_columns(
         ["trace_id", "span_id", "parent_span_id", "start_time_unix_nano"]
     ).take(rows)
@@ -326,9 +248,7 @@ def _new_spans(
         # End minus start as sent: both fit a BIGINT (``_check_times``), so does this.
         "duration_ns": pc.subtract(table.column("end_time_unix_nano").cast(pa.int64()), start_ns),
         "resource_id": resource_id,
-        "parent_resource_id": pc.fill_null(
-            resource_id.take(_parents(chosen, distinct_span_ids)), _NO_RESOURCE
-        ),
+        "parent_resource_id": pc.fill_null(resource_id.take(to_store.parents), _NO_RESOURCE),
         "service_name": _lookup(table.column("resource_key"), service_names, pa.string()),
         "scope_id": _lookup(table.column("scope_key"), scopes, pa.uint32()),
         "attribute_set_id": set_ids,
@@ -495,14 +415,13 @@ class SpanWriter:
                 if span_ids and self._recent.may_be_stored(span_ids, start_range["low"])
                 else []  # nothing of it can be stored
             )
-            kept, distinct_span_ids = _kept_rows(ids, [seq for (seq,) in stored_seqs])
-            rows, traces = _ordered(ids, kept)
-            if len(rows):
+            to_store = plan(ids, [seq for (seq,) in stored_seqs])
+            traces = to_store.traces
+            if len(to_store.rows):
                 spans = _new_spans(
                     batch,
                     ids,
-                    rows,
-                    distinct_span_ids,
+                    to_store,
                     _ids_of(batch.resources, self._resource_ids, new_resources),
                     _ids_of(batch.scopes, self._scope_ids, new_scopes),
                     (self._attribute_sets, self._last_set_id),
@@ -532,7 +451,7 @@ class SpanWriter:
         self._last_set_id += len(new_sets)
         if span_ids:
             self._recent.add(span_ids, start_range["high"])
-        if not len(rows):
+        if not len(to_store.rows):
             return None
         return TimeRange(
             pc.min(traces.column("start_min_ns")).as_py(),
