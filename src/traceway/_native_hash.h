@@ -122,16 +122,27 @@ static int table_grow(Table *t)
         }                                                                                 \
     } while (0)
 
-/* Set `seed` from os.urandom; -1 with a Python exception when that fails. */
+/* Set `seed` from os.urandom, once: a module imported again runs its init again,
+ * maybe while another thread hashes without the GIL. -1 with a Python exception when
+ * that fails. */
 static int seed_from_urandom(void)
 {
+    static int seeded;
+    if (seeded)
+        return 0;
     PyObject *os = PyImport_ImportModule("os");
     PyObject *random = os ? PyObject_CallMethod(os, "urandom", "i", (int)sizeof seed) : NULL;
     Py_XDECREF(os);
     if (random == NULL)
         return -1;
+    if (!PyBytes_Check(random) || PyBytes_GET_SIZE(random) != (Py_ssize_t)sizeof seed) {
+        Py_DECREF(random);
+        PyErr_SetString(PyExc_RuntimeError, "os.urandom() did not return the bytes asked for");
+        return -1;
+    }
     memcpy(&seed, PyBytes_AS_STRING(random), sizeof seed);
     Py_DECREF(random);
+    seeded = 1;
     return 0;
 }
 

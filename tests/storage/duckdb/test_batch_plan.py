@@ -156,3 +156,13 @@ def test_threads_at_once_get_the_same() -> None:
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_null_ids_or_starts_are_left_to_arrow() -> None:
+    """The writer refuses such spans before planning; if one came, Arrow would plan it."""
+    ids = _ids([(1, 1, None, 0), (1, 2, 1, 5)])
+    for name in ("trace_id", "span_id", "start_time_ns"):
+        column = ids.column(name)
+        nulled = pa.array([None, *column.to_pylist()[1:]], column.type)
+        with_null = ids.set_column(ids.schema.get_field_index(name), name, nulled)
+        assert batch_plan._plan_natively(with_null, []) is None

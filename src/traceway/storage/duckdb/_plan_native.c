@@ -260,10 +260,11 @@ static PyObject *plan(PyObject *module, PyObject *args)
     Plan p = {0};
     uint8_t *stored_rows = NULL;
     /* Counted in rows, so that nothing here can overflow. */
+    int have_valid = valid.obj != NULL; /* z*: None exports nothing */
     int ok = count >= 0 && parent_bit >= 0 && parent_bit < 8 && traces.len / 16 >= count &&
              spans.len / 8 >= count && parents.len / 8 >= count && starts.len / 8 >= count &&
              stored.len % 4 == 0 &&
-             (valid.buf == NULL || valid.len >= (count + parent_bit + 7) / 8);
+             (!have_valid || count == 0 || valid.len >= (count + parent_bit + 7) / 8);
     if (!ok) {
         PyErr_SetString(PyExc_ValueError, BAD_BUFFERS);
         goto done;
@@ -286,7 +287,7 @@ static PyObject *plan(PyObject *module, PyObject *args)
     p.trace_ids = traces.buf;
     p.span_ids = spans.buf;
     p.parent_ids = parents.buf;
-    p.parent_valid = valid.buf;
+    p.parent_valid = have_valid ? valid.buf : NULL;
     p.parent_bit = (size_t)parent_bit;
     p.starts = starts.buf;
     p.stored = stored_rows;
@@ -308,8 +309,7 @@ done:
     PyBuffer_Release(&traces);
     PyBuffer_Release(&spans);
     PyBuffer_Release(&parents);
-    if (valid.buf != NULL)
-        PyBuffer_Release(&valid);
+    PyBuffer_Release(&valid); /* nothing to release for None */
     PyBuffer_Release(&starts);
     PyBuffer_Release(&stored);
     return result;

@@ -65,6 +65,8 @@ def _plan_natively(ids: pa.Table, stored_rows: list[int]) -> Plan | None:
     """``plan`` by the C module; None where it is not built or leaves the batch."""
     if _plan_native is None or any(column.num_chunks != 1 for column in ids.columns):
         return None
+    if any(ids.column(name).null_count for name in ("trace_id", "span_id", "start_time_ns")):
+        return None  # the writer refuses such spans before; Arrow keeps what it makes of them
     parents = ids.column("parent_span_id").chunk(0)
     validity = parents.buffers()[0] if parents.null_count else None
     valid = None if validity is None else memoryview(validity).cast("B")[parents.offset // 8 :]
@@ -109,7 +111,10 @@ def plan_arrow(ids: pa.Table, stored_rows: list[int]) -> Plan:
     """``plan`` with Arrow kernels: the reference the C module is tested against."""
     kept, distinct_span_ids = _kept_rows(ids, stored_rows)
     rows, traces = _ordered(ids, kept)
-    return Plan(rows, _parents(ids.take(rows), distinct_span_ids), traces)
+    parents = _parents(ids.take(rows), distinct_span_ids)
+    if isinstance(parents, pa.ChunkedArray):
+        parents = parents.combine_chunks()
+    return Plan(rows, parents, traces)
 
 
 def _span_keys(trace_ids: pa.Array, span_ids: pa.Array) -> pa.Array:
