@@ -23,41 +23,35 @@ class BuildPyWithProtos(build_py):
         super().run()
 
 
-# The native OTLP decoder (see its header). Optional: without a C compiler the
-# install still works and traceway decodes OTLP in Python, more slowly.
-_NATIVE_DECODER = Extension(
-    "traceway.receivers._otlp_native",
-    sources=["src/traceway/receivers/_otlp_native.c"],
-    include_dirs=["src/traceway"],  # _native_buf.h and _native_hash.h, shared by the C modules
-    depends=["src/traceway/_native_buf.h", "src/traceway/_native_hash.h"],
-    extra_compile_args=[
-        "-O2",
-        "-std=c11",
-        "-Wall",
-        "-Wextra",
-        "-Werror=implicit-function-declaration",
-    ],
-    optional=True,
-)
-_NATIVE_ENTRIES = Extension(
-    "traceway.storage.duckdb._entries_native",
-    sources=["src/traceway/storage/duckdb/_entries_native.c"],
-    include_dirs=_NATIVE_DECODER.include_dirs,
-    depends=_NATIVE_DECODER.depends,
-    extra_compile_args=_NATIVE_DECODER.extra_compile_args,
-    optional=True,
-)
+def _native(module: str) -> Extension:
+    """The C module ``traceway.<module>``, built from ``src/traceway/<module path>.c``.
 
-_NATIVE_PLAN = Extension(
-    "traceway.storage.duckdb._plan_native",
-    sources=["src/traceway/storage/duckdb/_plan_native.c"],
-    include_dirs=_NATIVE_DECODER.include_dirs,
-    depends=_NATIVE_DECODER.depends,
-    extra_compile_args=_NATIVE_DECODER.extra_compile_args,
-    optional=True,
-)
+    Optional: without a C compiler the install still works, and traceway does in Python
+    (more slowly) what the modules do: decode OTLP protobuf (receivers._otlp_native),
+    split attribute entries and plan a batch's rows (storage.duckdb._entries_native,
+    _plan_native); each header says why it is written by hand.
+    """
+    return Extension(
+        f"traceway.{module}",
+        sources=[f"src/traceway/{module.replace('.', '/')}.c"],
+        include_dirs=["src/traceway"],  # _native_buf.h and _native_hash.h, shared
+        depends=["src/traceway/_native_buf.h", "src/traceway/_native_hash.h"],
+        extra_compile_args=[
+            "-O2",
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror=implicit-function-declaration",
+        ],
+        optional=True,
+    )
+
 
 setup(
     cmdclass={"build_py": BuildPyWithProtos},
-    ext_modules=[_NATIVE_DECODER, _NATIVE_ENTRIES, _NATIVE_PLAN],
+    ext_modules=[
+        _native("receivers._otlp_native"),
+        _native("storage.duckdb._entries_native"),
+        _native("storage.duckdb._plan_native"),
+    ],
 )
