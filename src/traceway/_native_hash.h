@@ -6,14 +6,6 @@
 #ifndef TRACEWAY_NATIVE_HASH_H
 #define TRACEWAY_NATIVE_HASH_H
 
-static inline uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h;
-}
-
 static inline uint64_t mum(uint64_t a, uint64_t b)
 {
     __uint128_t r = (__uint128_t)a * b;
