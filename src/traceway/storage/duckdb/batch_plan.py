@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from traceway.storage.duckdb.trace_lookup import trace_keys
+
 try:
     from traceway.storage.duckdb import _plan_native
 except ImportError:  # built by setup.py; optional so that installs without a compiler work
@@ -30,7 +32,6 @@ __all__ = ["Plan", "plan", "plan_arrow"]
 
 _NO_ROW = pa.scalar(None, pa.int32())
 _NO_BYTES = pa.scalar(b"", pa.binary())
-_KEY_MASK = pa.scalar(0xFFFFFFFF, pa.uint64())
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,9 +168,8 @@ def _ordered(ids: pa.Table, rows: pa.Array) -> tuple[pa.Array, pa.Table]:
     traces = traces.take(
         pc.sort_indices(traces, [("start_min_ns", "ascending"), ("trace_id", "ascending")])
     )
-    trace_key = pc.bit_wise_and(traces.column("trace_lo"), _KEY_MASK).cast(pa.uint32())
     return rows.take(order), traces.select(["start_min_ns", "start_max_ns"]).append_column(
-        "trace_key", trace_key
+        "trace_key", trace_keys(traces.column("trace_lo"))
     )
 
 
