@@ -131,14 +131,18 @@ def _split_natively(lists: pa.Array) -> SplitEntries | None:
     (set_count, set_of, text_offsets, texts, varying_offsets, varying, with_rs_count,
      with_rs_lists, with_rs_offsets, with_rs, types) = found  # fmt: skip
     count = len(lists)
-    with_rs_entries = pa.LargeListArray.from_arrays(
-        pa.Array.from_buffers(pa.int64(), count + 1, [None, pa.py_buffer(with_rs_lists)]),
-        pa.Array.from_buffers(
-            pa.string(),
-            with_rs_count,
-            [None, pa.py_buffer(with_rs_offsets), pa.py_buffer(with_rs)],
-        ),
-    )
+    held = None  # nearly always: no entry holds an RS
+    if with_rs_count:
+        held = _null_where_empty(
+            pa.LargeListArray.from_arrays(
+                pa.Array.from_buffers(pa.int64(), count + 1, [None, pa.py_buffer(with_rs_lists)]),
+                pa.Array.from_buffers(
+                    pa.string(),
+                    with_rs_count,
+                    [None, pa.py_buffer(with_rs_offsets), pa.py_buffer(with_rs)],
+                ),
+            )
+        )
     return SplitEntries(
         common=pa.DictionaryArray.from_arrays(
             pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(set_of)]),
@@ -149,7 +153,7 @@ def _split_natively(lists: pa.Array) -> SplitEntries | None:
         varying=pa.Array.from_buffers(
             pa.string(), count, [None, pa.py_buffer(varying_offsets), pa.py_buffer(varying)]
         ),
-        with_rs=_null_where_empty(with_rs_entries) if with_rs_count else None,
+        with_rs=held,
         types=types,
     )
 
