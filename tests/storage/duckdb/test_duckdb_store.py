@@ -149,18 +149,21 @@ def test_a_file_of_another_schema_version_is_refused(tmp_path: Path) -> None:
         DuckDBStore(path)
 
 
-def test_a_failed_write_stores_nothing_and_the_store_goes_on(tmp_path: Path) -> None:
+# The batch's statements run in this order in one transaction: a failure at the first,
+# after the spans, or at the last stores nothing of it.
+@pytest.mark.parametrize("table", ["resources", "traces", "operations"])
+def test_a_failed_write_stores_nothing_and_the_store_goes_on(tmp_path: Path, table: str) -> None:
     path = tmp_path / "traces.duckdb"
     first, batch = _span(1), [_span(2, resource=Resource({"service.name": "new"})), _span(3)]
     with DuckDBStore(path) as store:
         store.write_spans([first])
         # Another connection to the same file in this process shares its catalog: take
-        # away a table written late, so the batch fails after its resources and spans went in.
+        # away a table the batch writes to, so that its statement fails.
         with duckdb.connect(str(path)) as con:
-            con.execute("ALTER TABLE traces RENAME TO traces_away")
+            con.execute(f"ALTER TABLE {table} RENAME TO away")
             with pytest.raises(StorageError, match=r"writing 2 spans to .*traces.duckdb failed"):
                 store.write_spans(batch)
-            con.execute("ALTER TABLE traces_away RENAME TO traces")
+            con.execute(f"ALTER TABLE away RENAME TO {table}")
             assert con.execute("SELECT count(*) FROM resources").fetchone() == (1,)
             assert con.execute("SELECT count(*) FROM spans").fetchone() == (1,)
         assert store.get_services() == ["svc"]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import array
 import sys
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,6 @@ from traceway.storage.duckdb.attribute_columns import split_entries
 from traceway.storage.duckdb.batch_plan import Plan, plan
 from traceway.storage.duckdb.event_columns import EVENT_COLUMNS, EVENT_OFFSETS, split_events
 from traceway.storage.duckdb.recent_spans import RecentSpans
-from traceway.storage.duckdb.transaction import transaction
 from traceway.storage.duckdb.windows import TimeRange
 from traceway.storage.span_batch import SpanBatch
 
@@ -90,6 +90,14 @@ FROM (
 """  # noqa: S608
 """For ``new_spans`` with their events as sent."""
 _INSERT_TRACES = "INSERT INTO traces SELECT trace_key, start_min_ns, start_max_ns FROM new_traces"
+_INSERT_ROWS = {
+    "resources": "INSERT INTO resources SELECT * FROM new_resources",
+    "scopes": "INSERT INTO scopes SELECT * FROM new_scopes",
+    "types": "INSERT INTO attribute_types SELECT * FROM new_types",
+    "sets": "INSERT INTO attribute_sets SELECT * FROM new_sets",
+    "operations": "INSERT INTO operations SELECT * FROM new_operations",
+}
+"""Inserts of rows made by ``_rows``, in the tables' column order."""
 
 
 def _run(
@@ -313,19 +321,59 @@ def _scope_row(scope_id: int, key: int, scope: InstrumentationScope) -> tuple[ob
     )
 
 
-def _insert_rows(
-    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[object]]
-) -> None:
-    """Append ``rows`` (in the table's column order) to ``table`` in one statement.
-
-    ``executemany`` costs about 0.4 ms a row, so a batch of 30,000 new span names
-    would take seconds; one Arrow table of the rows takes milliseconds.
-    """
+def _rows(rows: Sequence[Sequence[object]]) -> pa.Table | None:
+    """``rows`` (in a table's column order) as an Arrow table to insert, None if none."""
     if not rows:
+        return None
+    return pa.table({f"c{i}": pa.array(column) for i, column in enumerate(zip(*rows, strict=True))})
+
+
+def _commit(
+    con: duckdb.DuckDBPyConnection,
+    spans: _NewSpans | None,
+    new_traces: pa.Table,
+    *,
+    resources: Sequence[Sequence[object]],
+    scopes: Sequence[Sequence[object]],
+    types: Sequence[Sequence[object]],
+    sets: Sequence[Sequence[object]],
+    operations: Sequence[Sequence[object]],
+) -> None:
+    """Insert the rows in one transaction, given to DuckDB as one script.
+
+    One call rather than one per statement: each call lets go of the GIL and must
+    take it back, which while the event loop and decoding keep it busy costs a wait
+    of about as long as a small statement itself (0.7 ms a call on average at full
+    ingest). ``executemany`` would cost some 0.4 ms a row; each table's new rows go
+    in as one Arrow table.
+    """
+    new_resources, new_scopes = _rows(resources), _rows(scopes)
+    new_types, new_sets, new_operations = _rows(types), _rows(sets), _rows(operations)
+    new_spans = None if spans is None else spans.table  # noqa: F841 (read by DuckDB)
+    statements = [
+        _INSERT_ROWS[table]
+        for table, rows in (
+            ("resources", new_resources),
+            ("scopes", new_scopes),
+            ("types", new_types),
+            ("sets", new_sets),
+        )
+        if rows is not None
+    ]
+    if spans is not None:
+        statements += [spans.insert, _INSERT_TRACES]
+    if new_operations is not None:
+        statements.append(_INSERT_ROWS["operations"])
+    if not statements:
         return
-    columns = {f"c{i}": pa.array(column) for i, column in enumerate(zip(*rows, strict=True))}
-    sql = f"INSERT INTO {table} SELECT * FROM new_rows"  # noqa: S608 (a constant)
-    _run(con, sql, new_rows=pa.table(columns))
+    try:
+        # DuckDB finds the tables among this frame's local variables (see ``_run``).
+        con.execute(";\n".join(["BEGIN TRANSACTION", *statements, "COMMIT"]))
+    except BaseException:
+        # A failed statement leaves the transaction open, and the ones after it unrun.
+        with suppress(duckdb.Error):
+            con.rollback()
+        raise
 
 
 def _ids_of(
@@ -395,49 +443,46 @@ class SpanWriter:
         ids = _ids(batch.table)
         span_ids = _integers(ids.column("span"))
         start_range = _start_range(batch)
+        # Read outside the transaction: nothing else writes (the store's write lock).
+        stored_seqs = (
+            _run(self._con, _STORED_SEQS, start_range, batch_ids=ids)
+            if span_ids and self._recent.may_be_stored(span_ids, start_range["low"])
+            else []  # nothing of it can be stored
+        )
+        to_store = plan(ids, [seq for (seq,) in stored_seqs])
+        traces = to_store.traces
         new_types: list[tuple[str, str]] = []
         new_operations: list[tuple[str, str, int]] = []
         new_sets: dict[str, int] = {}
-        con = self._con
-        with transaction(con):
-            _insert_rows(
-                con,
-                "resources",
-                [_resource_row(i, key, batch.resources[key]) for key, i in new_resources.items()],
+        spans = None
+        if len(to_store.rows):
+            spans = _new_spans(
+                batch,
+                ids,
+                to_store,
+                _ids_of(batch.resources, self._resource_ids, new_resources),
+                _ids_of(batch.scopes, self._scope_ids, new_scopes),
+                (self._attribute_sets, self._last_set_id),
             )
-            _insert_rows(
-                con,
-                "scopes",
-                [_scope_row(i, key, batch.scopes[key]) for key, i in new_scopes.items()],
-            )
-            stored_seqs = (
-                _run(con, _STORED_SEQS, start_range, batch_ids=ids)
-                if span_ids and self._recent.may_be_stored(span_ids, start_range["low"])
-                else []  # nothing of it can be stored
-            )
-            to_store = plan(ids, [seq for (seq,) in stored_seqs])
-            traces = to_store.traces
-            if len(to_store.rows):
-                spans = _new_spans(
-                    batch,
-                    ids,
-                    to_store,
-                    _ids_of(batch.resources, self._resource_ids, new_resources),
-                    _ids_of(batch.scopes, self._scope_ids, new_scopes),
-                    (self._attribute_sets, self._last_set_id),
-                )
-                new_types = [pair for pair in spans.types if pair not in self._attribute_types]
-                _insert_rows(con, "attribute_types", new_types)
-                new_sets = spans.attribute_sets
-                _insert_rows(con, "attribute_sets", [(i, text) for text, i in new_sets.items()])
-                _run(con, spans.insert, new_spans=spans.table)
-                _run(con, _INSERT_TRACES, new_traces=traces)
-                new_operations = [
-                    operation
-                    for operation in _operations(spans.table)
-                    if operation not in self._operations
-                ]
-                _insert_rows(con, "operations", new_operations)
+            new_types = [pair for pair in spans.types if pair not in self._attribute_types]
+            new_sets = spans.attribute_sets
+            new_operations = [
+                operation
+                for operation in _operations(spans.table)
+                if operation not in self._operations
+            ]
+        _commit(
+            self._con,
+            spans,
+            traces,
+            resources=[
+                _resource_row(i, key, batch.resources[key]) for key, i in new_resources.items()
+            ],
+            scopes=[_scope_row(i, key, batch.scopes[key]) for key, i in new_scopes.items()],
+            types=new_types,
+            sets=[(i, text) for text, i in new_sets.items()],
+            operations=new_operations,
+        )
         # Only now that they are committed do the new rows count as stored.
         self._resource_ids.update(new_resources)
         self._scope_ids.update(new_scopes)
