@@ -42,7 +42,9 @@ def trace_bounds(
     keys = set(keyed.values())
     if not keys:
         return []
-    placeholders = ", ".join("?" for _ in keys)
+    # Typed as the column is: a BIGINT parameter would cast every row's key to compare
+    # (1.7 against 1.3 ms for one trace among 1.25 M rows, twice the CPU).
+    placeholders = ", ".join("CAST(? AS UINTEGER)" for _ in keys)
     rows = cur.execute(
         "SELECT trace_key, min(start_min_ns), max(start_max_ns) FROM traces "  # noqa: S608
         f"WHERE trace_key IN ({placeholders}) GROUP BY trace_key",
