@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 
 $(STAMP): pyproject.toml setup.py $(wildcard protos/*.proto) src/traceway/receivers/_otlp_native.c \
 		src/traceway/storage/duckdb/_entries_native.c src/traceway/storage/duckdb/_plan_native.c \
+		src/traceway/storage/duckdb/_events_native.c \
 		src/traceway/_native_buf.h src/traceway/_native_hash.h
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

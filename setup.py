@@ -28,8 +28,9 @@ def _native(module: str) -> Extension:
 
     Optional: without a C compiler the install still works, and traceway does in Python
     (more slowly) what the modules do: decode OTLP protobuf (receivers._otlp_native),
-    split attribute entries and plan a batch's rows (storage.duckdb._entries_native,
-    _plan_native); each header says why it is written by hand.
+    split attribute entries, plan a batch's rows and split its events from their times
+    (storage.duckdb._entries_native, _plan_native, _events_native); each header says
+    why it is written by hand.
     """
     return Extension(
         f"traceway.{module}",
@@ -53,5 +54,6 @@ setup(
         _native("receivers._otlp_native"),
         _native("storage.duckdb._entries_native"),
         _native("storage.duckdb._plan_native"),
+        _native("storage.duckdb._events_native"),
     ],
 )

@@ -55,7 +55,7 @@ static int table_init(Table *t, size_t expected)
     return t->slots && t->hashes ? ST_OK : ST_NOMEM;
 }
 
-static void table_free(Table *t)
+static inline void table_free(Table *t)
 {
     free(t->slots);
     free(t->hashes);

@@ -34,6 +34,11 @@ import pyarrow.compute as pc
 from traceway.model import Event
 from traceway.storage.typed_json import attributes_from_json, decode_events
 
+try:
+    from traceway.storage.duckdb import _events_native
+except ImportError:  # built by setup.py; without it the split is made in Python alone
+    _events_native = None  # type: ignore[assignment,unused-ignore]
+
 __all__ = ["EVENT_COLUMNS", "EVENT_OFFSETS", "SPLIT_IN_PYTHON", "events", "split_events"]
 
 EVENT_OFFSETS = """
@@ -103,7 +108,32 @@ _TIME = re.compile(r"\[(0|-?[1-9][0-9]*),")
 # The pieces between the ``_TIME`` matches of events split before, when the matches
 # were exactly the events' times. Another text with the same pieces differs only in
 # those canonical integers: its events are plain too, and those integers are its times.
+# Registered in the C module when it was built (its ``split`` reads them), else here.
 _SHAPES: set[tuple[str, ...]] = set()
+
+
+def _shape_key(pieces: list[str]) -> bytes:
+    """The C module's key of a shape: each piece's UTF-8 length (4 bytes) and bytes."""
+    key = bytearray()
+    for piece in pieces:
+        data = piece.encode()
+        key += len(data).to_bytes(4, "little") + data
+    return bytes(key)
+
+
+def _is_known(pieces: list[str]) -> bool:
+    if _events_native is None:
+        return tuple(pieces) in _SHAPES
+    return _events_native.known(_shape_key(pieces))
+
+
+def _add_shape(pieces: list[str]) -> None:
+    if _events_native is None:
+        if len(_SHAPES) >= _MAX_SHAPES:
+            _SHAPES.clear()
+        _SHAPES.add(tuple(pieces))
+    else:
+        _events_native.remember(_shape_key(pieces), _MAX_SHAPES)
 
 
 def _split(text: str, start_ns: int) -> tuple[list[int], str] | None:
@@ -133,7 +163,7 @@ def _known(parts: list[str], start_ns: int) -> tuple[list[int], str] | bool:
     is in ``_SHAPES``; True when the shape is unknown (``_split`` has to run), False when
     a time or an offset does not fit a BIGINT (``_split`` gives None)."""
     pieces = parts[0::2]
-    if tuple(pieces) not in _SHAPES:
+    if not _is_known(pieces):
         return True
     offsets: list[int] = []
     for time in parts[1::2]:
@@ -149,9 +179,7 @@ def _remember(parts: list[str], start_ns: int, offsets: list[int], left: str) ->
     are its events' times."""
     pieces = parts[0::2]
     if [int(time) - start_ns for time in parts[1::2]] == offsets and "[".join(pieces) == left:
-        if len(_SHAPES) >= _MAX_SHAPES:
-            _SHAPES.clear()
-        _SHAPES.add(tuple(pieces))
+        _add_shape(pieces)
 
 
 def _list_column(lists: list[list[int]], present: pa.BooleanArray) -> pa.ListArray:
@@ -171,6 +199,12 @@ def split_events(
     """The stored ``events`` and ``event_offsets_ns`` of spans with events ``texts``
     (typed JSON) starting at ``start_ns``; None when some span's events are not plain,
     or more than ``SPLIT_IN_PYTHON`` spans have events of unknown shapes."""
+    if _events_native is not None:
+        native = _split_natively(_one_chunk(texts), _one_chunk(start_ns))
+        if isinstance(native, tuple):
+            return native
+        if native is False:
+            return None
     present = texts.is_valid()
     count = len(texts) - texts.null_count
     found = zip(
@@ -202,6 +236,51 @@ def split_events(
         lefts.append(split[1])
     events = pc.replace_with_mask(texts, present, pa.array(lefts, pa.string()))
     return events, _list_column(offsets, present)
+
+
+def _one_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(column, pa.Array):
+        return column
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _split_natively(texts: pa.Array, start_ns: pa.Array) -> tuple[pa.Array, pa.Array] | bool:
+    """``split_events`` by the C module when every span's events have a known shape:
+    the columns, or False when ``split_events`` says None; True when a shape is not
+    known and the Python has to split them."""
+    count, at = len(texts), texts.offset
+    validity, offsets, data = texts.buffers()
+    valid = None
+    if texts.null_count and validity is not None:
+        valid = memoryview(validity).cast("B")[at // 8 :]
+    starts = memoryview(start_ns.buffers()[1]).cast("B")
+    found = _events_native.split(
+        count,
+        memoryview(offsets).cast("B")[at * 4 : (at + count + 1) * 4],
+        memoryview(data if data is not None else b""),
+        valid,
+        at % 8,
+        starts[start_ns.offset * 8 : (start_ns.offset + count) * 8],
+    )
+    if found is None or found is False:
+        return found is None
+    left_offsets, lefts, list_offsets, values, left_valid = found
+    validity_buffer = None if left_valid is None else pa.py_buffer(left_valid)
+    nulls = texts.null_count
+    events = pa.Array.from_buffers(
+        pa.string(),
+        count,
+        [validity_buffer, pa.py_buffer(left_offsets), pa.py_buffer(lefts)],
+        nulls,
+    )
+    times = pa.Array.from_buffers(pa.int64(), len(values) // 8, [None, pa.py_buffer(values)])
+    return events, pa.Array.from_buffers(
+        pa.list_(pa.int64()),
+        count,
+        [validity_buffer, pa.py_buffer(list_offsets)],
+        nulls,
+        children=[times],
+    )
 
 
 def events(start_ns: int, offsets: Sequence[int] | None, text: str | None) -> tuple[Event, ...]:
