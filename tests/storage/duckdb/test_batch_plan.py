@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from traceway.storage.duckdb import _plan_native, batch_plan
 from traceway.storage.duckdb import writer as span_writer
-from traceway.storage.duckdb.batch_plan import Plan, plan_arrow
+from traceway.storage.duckdb.batch_plan import Plan, plan_arrow, row_numbers
 
 _TRACES = [1, 2, 2**127 + 3, 2**128 - 1, 0xAB << 64 | 2]
 _SPANS = [1, 2, 3, 2**63, 2**64 - 1]
@@ -166,3 +166,10 @@ def test_null_ids_or_starts_are_left_to_arrow() -> None:
         nulled = pa.array([None, *column.to_pylist()[1:]], column.type)
         with_null = ids.set_column(ids.schema.get_field_index(name), name, nulled)
         assert batch_plan._plan_natively(with_null, []) is None
+
+
+@pytest.mark.parametrize("count", [0, 1, 4096, 10_000, 3])
+def test_row_numbers_count_from_zero(count: int) -> None:
+    numbers = row_numbers(count)
+    assert numbers.type == pa.int32()
+    assert numbers.to_pylist() == list(range(count))

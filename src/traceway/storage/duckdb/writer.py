@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 from traceway.model import InstrumentationScope, Resource
 from traceway.storage.attribute_entries import encode_entries
 from traceway.storage.duckdb.attribute_columns import split_entries
-from traceway.storage.duckdb.batch_plan import Plan, plan
+from traceway.storage.duckdb.batch_plan import Plan, plan, row_numbers
 from traceway.storage.duckdb.event_columns import EVENT_COLUMNS, EVENT_OFFSETS, split_events
 from traceway.storage.duckdb.recent_spans import RecentSpans
 from traceway.storage.duckdb.windows import TimeRange
@@ -182,7 +182,7 @@ def _ids(table: pa.Table) -> pa.Table:
     trace_hi, trace_lo = _words(trace_ids)
     return pa.table(
         {
-            "seq": pa.array(range(len(table)), pa.int32()),
+            "seq": row_numbers(len(table)),
             "trace_id": trace_ids,
             "span_id": span_ids,
             "parent_span_id": parent_span_ids,
