@@ -157,12 +157,13 @@ def _words(ids: pa.Array) -> list[pa.Array]:
     return found
 
 
-def _integers(words: pa.ChunkedArray) -> array.array[int]:
-    """A ``uint64`` column as Python's array of its numbers (what is under a null too)."""
+def _integers(words: pa.ChunkedArray) -> list[int]:
+    """A ``uint64`` column's numbers (what is under a null too), as a list: the recent
+    span ids are looked through three times, and a list makes its integers once."""
     found = array.array("Q")
     for chunk in words.chunks:
         found.frombytes(chunk.buffers()[1][chunk.offset * 8 : (chunk.offset + len(chunk)) * 8])
-    return found
+    return found.tolist()
 
 
 def _lookup(
