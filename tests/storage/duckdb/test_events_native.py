@@ -190,3 +190,42 @@ def test_buffers_that_do_not_hold_the_rows_are_refused(
     starts = pa.array([0, 0, 0], pa.int64()).buffers()[1]
     with pytest.raises(ValueError, match="the buffers do not hold the rows given"):
         native.split(count, pa.array(offsets, pa.int32()).buffers()[1], data, None, 0, starts)
+
+
+def test_buffers_need_not_be_aligned() -> None:
+    text = f'[[{_START + 5},"a",{{}},0]]'
+    native.remember(event_columns._shape_key(["[", '"a",{},0]]']), 10)
+    offsets, data, _, _ = _buffers(pa.array([text]))
+    starts = pa.array([_START], pa.int64()).buffers()[1].to_pybytes()
+    found = native.split(
+        1, memoryview(b"\0" + offsets)[1:], data, None, 0, memoryview(b"\0" + starts)[1:]
+    )
+    assert isinstance(found, tuple)
+    assert found[1] == b'[["a",{},0]]'
+    assert found[3] == (5).to_bytes(8, "little")
+
+
+def test_the_validity_is_bytes_or_none_not_text() -> None:
+    offsets, data, _, _ = _buffers(pa.array(["[]"]))
+    with pytest.raises(TypeError):
+        native.split(1, offsets, data, "\x01", 0, bytes(8))  # type: ignore[arg-type]
+
+
+def test_an_empty_key_can_be_looked_up() -> None:
+    assert not native.known(b"")
+    native.remember(b"", 10)
+    assert native.known(b"")
+
+
+@pytest.mark.parametrize(
+    "starts",
+    [
+        pa.array([_START, None], pa.int64()),
+        pa.array([5, 5], pa.int32()),
+        pa.array([], pa.int64()),
+    ],
+)
+def test_what_the_c_module_does_not_take_is_left_to_the_python(starts: pa.Array) -> None:
+    texts = pa.array([f'[[{_START},"a",{{}},0]]', None][: len(starts)], pa.string())
+    event_columns.split_events(texts, pa.array([_START] * len(starts), pa.int64()))  # learned
+    assert event_columns._split_natively(texts, starts) is True

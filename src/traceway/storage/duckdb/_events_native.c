@@ -60,7 +60,7 @@ static int shape_known(const uint8_t *key, size_t n, uint64_t h)
             continue;
         uint64_t from = key_start(item);
         uint64_t to = item + 1 < shapes.count ? key_start(item + 1) : keys.len;
-        if (to - from == n && memcmp(keys.data + from, key, n) == 0)
+        if (to - from == n && (n == 0 || memcmp(keys.data + from, key, n) == 0))
             return 1;
     }
     return 0;
@@ -74,6 +74,7 @@ static void shapes_clear(void)
     key_starts.len = 0;
 }
 
+/* Everything that can fail is reserved first: a failed add leaves the registry as it was. */
 static int shape_add(const uint8_t *key, size_t n)
 {
     uint64_t h = hash_bytes(key, n);
@@ -81,6 +82,10 @@ static int shape_add(const uint8_t *key, size_t n)
         return ST_OK;
     if (shapes.count >= UINT32_MAX - 1)
         return ST_NOMEM;
+    if (2 * (shapes.count + 1) > shapes.mask)
+        TRY(table_grow(&shapes));
+    TRY(buf_grow(&keys, n));
+    TRY(buf_grow(&key_starts, 8));
     TRY(buf_u64(&key_starts, keys.len));
     TRY(buf_put(&keys, key, n));
     size_t at = h & shapes.mask;
@@ -89,8 +94,6 @@ static int shape_add(const uint8_t *key, size_t n)
     shapes.hashes[shapes.count] = h;
     shapes.slots[at] = (uint32_t)(shapes.count + 1);
     shapes.count++;
-    if (2 * shapes.count > shapes.mask)
-        TRY(table_grow(&shapes));
     return ST_OK;
 }
 
@@ -189,8 +192,22 @@ static int split_one(Split *s, const uint8_t *t, size_t n, int64_t start)
 /* Every row: its text left, offsets and validity. The first row that is not ST_OK
  * ends it: with an unknown shape the Python takes the batch (and says None itself if
  * a later row is unfit), with an unfit one the answer is None whatever comes after. */
-static int split_all(Split *s, size_t count, const int32_t *text_offsets, const uint8_t *data,
-                     const uint8_t *valid, size_t bit, const int64_t *starts)
+static inline int32_t load_i32(const uint8_t *p, size_t i)
+{
+    int32_t v;
+    memcpy(&v, p + 4 * i, 4); /* the buffers need not be aligned */
+    return v;
+}
+
+static inline int64_t load_i64(const uint8_t *p, size_t i)
+{
+    int64_t v;
+    memcpy(&v, p + 8 * i, 8);
+    return v;
+}
+
+static int split_all(Split *s, size_t count, const uint8_t *text_offsets, const uint8_t *data,
+                     const uint8_t *valid, size_t bit, const uint8_t *starts)
 {
     TRY(buf_i32(&s->left_offsets, 0));
     TRY(buf_i32(&s->offsets, 0));
@@ -202,8 +219,8 @@ static int split_all(Split *s, size_t count, const int32_t *text_offsets, const 
     for (size_t row = 0; row < count; row++) {
         size_t b = bit + row;
         if (valid == NULL || (valid[b / 8] >> (b % 8)) & 1) {
-            int32_t from = text_offsets[row], to = text_offsets[row + 1];
-            TRY(split_one(s, data + from, (size_t)(to - from), starts[row]));
+            int32_t from = load_i32(text_offsets, row), to = load_i32(text_offsets, row + 1);
+            TRY(split_one(s, data + from, (size_t)(to - from), load_i64(starts, row)));
             if (valid != NULL)
                 s->valid.data[row / 8] |= (uint8_t)(1u << (row % 8));
         }
@@ -219,19 +236,21 @@ static PyObject *split(PyObject *module, PyObject *args)
 {
     (void)module;
     Py_ssize_t count, bit;
-    Py_buffer offsets, data, valid, starts;
-    if (!PyArg_ParseTuple(args, "ny*y*z*ny*", &count, &offsets, &data, &valid, &bit, &starts))
+    Py_buffer offsets, data, valid = {0}, starts;
+    PyObject *validity;
+    if (!PyArg_ParseTuple(args, "ny*y*Ony*", &count, &offsets, &data, &validity, &bit, &starts))
         return NULL;
     PyObject *result = NULL;
     Split s = {0};
-    int have_valid = valid.obj != NULL; /* z*: None exports nothing */
+    if (validity != Py_None && PyObject_GetBuffer(validity, &valid, PyBUF_SIMPLE) < 0)
+        goto done; /* bytes-like or None, not text */
+    int have_valid = valid.obj != NULL;
     int ok = count >= 0 && bit >= 0 && bit < 8 && offsets.len / 4 > count &&
              starts.len / 8 >= count &&
              (!have_valid || count == 0 || valid.len >= (count + bit + 7) / 8);
-    if (ok) {
-        const int32_t *at = offsets.buf;
-        for (Py_ssize_t row = 0; ok && row < count; row++)
-            ok = at[row] >= 0 && at[row] <= at[row + 1] && at[row + 1] <= data.len;
+    for (Py_ssize_t row = 0; ok && row < count; row++) {
+        int32_t from = load_i32(offsets.buf, (size_t)row), to = load_i32(offsets.buf, (size_t)row + 1);
+        ok = from >= 0 && from <= to && to <= data.len;
     }
     if (!ok) {
         PyErr_SetString(PyExc_ValueError, BAD_BUFFERS);
@@ -257,7 +276,7 @@ done:
     split_free(&s);
     PyBuffer_Release(&offsets);
     PyBuffer_Release(&data);
-    PyBuffer_Release(&valid); /* nothing to release for None */
+    PyBuffer_Release(&valid); /* nothing to release for None (obj NULL) */
     PyBuffer_Release(&starts);
     return result;
 }

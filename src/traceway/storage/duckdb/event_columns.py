@@ -200,7 +200,7 @@ def split_events(
     (typed JSON) starting at ``start_ns``; None when some span's events are not plain,
     or more than ``SPLIT_IN_PYTHON`` spans have events of unknown shapes."""
     if _events_native is not None:
-        native = _split_natively(_one_chunk(texts), _one_chunk(start_ns))
+        native = _split_natively(texts, _one_chunk(start_ns))
         if isinstance(native, tuple):
             return native
         if native is False:
@@ -247,7 +247,12 @@ def _one_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:
 def _split_natively(texts: pa.Array, start_ns: pa.Array) -> tuple[pa.Array, pa.Array] | bool:
     """``split_events`` by the C module when every span's events have a known shape:
     the columns, or False when ``split_events`` says None; True when a shape is not
-    known and the Python has to split them."""
+    known and the Python has to split them (and for what the C module does not take:
+    no rows, other types, null start times)."""
+    if not len(texts) or texts.type != pa.string() or start_ns.type != pa.int64():
+        return True
+    if start_ns.null_count:  # the Python says what is wrong with them
+        return True
     count, at = len(texts), texts.offset
     validity, offsets, data = texts.buffers()
     valid = None
