@@ -14,9 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from traceway.storage.duckdb import _events_native as native
 from traceway.storage.duckdb import event_columns
-
-native = pytest.importorskip("traceway.storage.duckdb._events_native")
 
 _START = 1_750_000_000_000_000_000
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
