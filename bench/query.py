@@ -13,7 +13,8 @@ the median and the p99:
 
 Last, it starts ``traceway serve`` on a copy of the smallest store and fetches
 traces by id through the HTTP API while ``bench/ingest.py``'s clients send at full
-speed: the p99 says whether the API stays responsive under ingest.
+speed: the p99 says whether the API stays responsive under ingest. One read before the
+clients start is timed apart: the first after a server starts pays for what it does once.
 
     .venv/bin/python bench/query.py [--sizes 1000000,10000000] [--runs 30]
 """
@@ -158,8 +159,10 @@ def query_timings(path: Path, runs: int) -> dict[str, Timing]:
     return results
 
 
-def api_under_ingest(path: Path, ingest_spans: int, clients: int) -> tuple[Timing, float]:
-    """p50/p99 of GET /api/traces/{id} while the ingest clients send; and the ingest rate."""
+def api_under_ingest(path: Path, ingest_spans: int, clients: int) -> tuple[Timing, float, float]:
+    """p50/p99 of GET /api/traces/{id} while the ingest clients send; the ingest rate; and
+    the first read, made before they start: it pays for what a server does once (its
+    decode workers still importing, the store's first reads), not for the ingest."""
     trace_ids = sample_trace_ids(path, 2000)
     payloads, _ = build_payloads(ingest_spans, 512, seed=7)
     with tempfile.TemporaryDirectory(prefix="traceway-query-") as tmp:
@@ -175,12 +178,16 @@ def api_under_ingest(path: Path, ingest_spans: int, clients: int) -> tuple[Timin
                 threading.Thread(target=run_client, args=(server.otlp_http_port, work, lock, out))
                 for out in results
             ]
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+            started = time.perf_counter()
+            connection.request("GET", f"/api/traces/{trace_ids[-1]}")
+            connection.getresponse().read()
+            first_ms = (time.perf_counter() - started) * 1e3
             began = time.perf_counter()
             for thread in threads:
                 thread.start()
             latencies: list[float] = []
-            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-            for trace_id in trace_ids:
+            for trace_id in trace_ids[:-1]:
                 if not any(thread.is_alive() for thread in threads):
                     break
                 started = time.perf_counter()
@@ -198,7 +205,7 @@ def api_under_ingest(path: Path, ingest_spans: int, clients: int) -> tuple[Timin
     latencies.sort()
     rate = sum(out.acknowledged_spans for out in results) / elapsed
     p99 = latencies[max(0, -(-99 * len(latencies) // 100) - 1)]
-    return Timing(statistics.median(latencies), p99), rate
+    return Timing(statistics.median(latencies), p99), rate, first_ms
 
 
 def main() -> None:
@@ -227,11 +234,14 @@ def main() -> None:
         print(f"{name:46s}{cells}{f'<= {goal}':>13s}")
 
     if not args.skip_api:
-        timing, rate = api_under_ingest(store_path(min(sizes)), args.ingest_spans, args.clients)
+        timing, rate, first_ms = api_under_ingest(
+            store_path(min(sizes)), args.ingest_spans, args.clients
+        )
         print(
             f"\ntrace by id through the HTTP API during ingest ({rate:,.0f} spans/s, "
             f"{min(sizes):,}-span store): median {timing.median_ms:.1f} ms, "
-            f"p99 {timing.p99_ms:.1f} ms (goal p99 < 200 ms)"
+            f"p99 {timing.p99_ms:.1f} ms (goal p99 < 200 ms); the first read after the "
+            f"server started, before ingest: {first_ms:.1f} ms"
         )
 
 

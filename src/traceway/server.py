@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp
 
 from traceway.access import TokenAuth, is_loopback
@@ -181,6 +182,9 @@ class TracewayServer:
 
         ingest_token, ui_token = config.ingest_token, config.ui_token
         query = QueryService(store, max_trace_spans=config.max_trace_spans)
+        # The API's handlers run on starlette's thread pool: the first call imports its
+        # event loop backend and starts a thread (~25 ms), better here than in a request.
+        await run_in_threadpool(query.get_services)
         api_port = await self._start_http(
             _guarded(create_api_app(query), ui_token, "traceway UI and API"), config.port
         )
