@@ -90,14 +90,6 @@ FROM (
 """  # noqa: S608
 """For ``new_spans`` with their events as sent."""
 _INSERT_TRACES = "INSERT INTO traces SELECT trace_key, start_min_ns, start_max_ns FROM new_traces"
-_INSERT_ROWS = {
-    "resources": "INSERT INTO resources SELECT * FROM new_resources",
-    "scopes": "INSERT INTO scopes SELECT * FROM new_scopes",
-    "types": "INSERT INTO attribute_types SELECT * FROM new_types",
-    "sets": "INSERT INTO attribute_sets SELECT * FROM new_sets",
-    "operations": "INSERT INTO operations SELECT * FROM new_operations",
-}
-"""Inserts of rows made by ``_rows``, in the tables' column order."""
 
 
 def _run(
@@ -348,27 +340,28 @@ def _commit(
     ingest). ``executemany`` would cost some 0.4 ms a row; each table's new rows go
     in as one Arrow table.
     """
+    # Named new_<table>: DuckDB finds the tables among this frame's local variables.
     new_resources, new_scopes = _rows(resources), _rows(scopes)
-    new_types, new_sets, new_operations = _rows(types), _rows(sets), _rows(operations)
+    new_attribute_types, new_attribute_sets = _rows(types), _rows(sets)
+    new_operations = _rows(operations)
     new_spans = None if spans is None else spans.table  # noqa: F841 (read by DuckDB)
+    rows = {
+        "resources": new_resources,
+        "scopes": new_scopes,
+        "attribute_types": new_attribute_types,
+        "attribute_sets": new_attribute_sets,
+        "operations": new_operations,
+    }
     statements = [
-        _INSERT_ROWS[table]
-        for table, rows in (
-            ("resources", new_resources),
-            ("scopes", new_scopes),
-            ("types", new_types),
-            ("sets", new_sets),
-        )
-        if rows is not None
+        f"INSERT INTO {table} SELECT * FROM new_{table}"  # noqa: S608 (constants)
+        for table, found in rows.items()
+        if found is not None
     ]
     if spans is not None:
         statements += [spans.insert, _INSERT_TRACES]
-    if new_operations is not None:
-        statements.append(_INSERT_ROWS["operations"])
     if not statements:
         return
     try:
-        # DuckDB finds the tables among this frame's local variables (see ``_run``).
         con.execute(";\n".join(["BEGIN TRANSACTION", *statements, "COMMIT"]))
     except BaseException:
         # A failed statement leaves the transaction open, and the ones after it unrun.
