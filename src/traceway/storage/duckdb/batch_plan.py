@@ -28,7 +28,7 @@ try:
 except ImportError:  # built by setup.py; optional so that installs without a compiler work
     _plan_native = None  # type: ignore[assignment,unused-ignore]
 
-__all__ = ["Plan", "plan", "plan_arrow", "row_numbers"]
+__all__ = ["Plan", "fixed_values", "plan", "plan_arrow", "row_numbers"]
 
 _NO_ROW = pa.scalar(None, pa.int32())
 _NO_BYTES = pa.scalar(b"", pa.binary())
@@ -67,9 +67,9 @@ def plan(ids: pa.Table, stored_rows: list[int]) -> Plan:
     return _plan_natively(ids, stored_rows) or plan_arrow(ids, stored_rows)
 
 
-def _fixed(column: pa.ChunkedArray) -> memoryview:
-    """The values of a one-chunk fixed-width column (ids, times), without a copy."""
-    chunk = column.chunk(0)
+def fixed_values(column: pa.Array | pa.ChunkedArray) -> memoryview:
+    """The values of a fixed-width array or one-chunk column (ids, times), without a copy."""
+    chunk = column.chunk(0) if isinstance(column, pa.ChunkedArray) else column
     width = chunk.type.byte_width
     data = memoryview(chunk.buffers()[1]).cast("B")
     return data[chunk.offset * width : (chunk.offset + len(chunk)) * width]
@@ -86,12 +86,12 @@ def _plan_natively(ids: pa.Table, stored_rows: list[int]) -> Plan | None:
     valid = None if validity is None else memoryview(validity).cast("B")[parents.offset // 8 :]
     found = _plan_native.plan(
         len(ids),
-        _fixed(ids.column("trace_id")),
-        _fixed(ids.column("span_id")),
-        _fixed(ids.column("parent_span_id")),
+        fixed_values(ids.column("trace_id")),
+        fixed_values(ids.column("span_id")),
+        fixed_values(ids.column("parent_span_id")),
         valid,
         parents.offset % 8,
-        _fixed(ids.column("start_time_ns")),
+        fixed_values(ids.column("start_time_ns")),
         array.array("i", stored_rows).tobytes(),
     )
     if found is None:

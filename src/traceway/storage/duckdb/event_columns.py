@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from traceway.model import Event
+from traceway.storage.duckdb.batch_plan import fixed_values
 from traceway.storage.typed_json import attributes_from_json, decode_events
 
 try:
@@ -258,14 +259,13 @@ def _split_natively(texts: pa.Array, start_ns: pa.Array) -> tuple[pa.Array, pa.A
     valid = None
     if texts.null_count and validity is not None:
         valid = memoryview(validity).cast("B")[at // 8 :]
-    starts = memoryview(start_ns.buffers()[1]).cast("B")
     found = _events_native.split(
         count,
         memoryview(offsets).cast("B")[at * 4 : (at + count + 1) * 4],
         memoryview(data if data is not None else b""),
         valid,
         at % 8,
-        starts[start_ns.offset * 8 : (start_ns.offset + count) * 8],
+        fixed_values(start_ns),
     )
     if found is None or found is False:
         return found is None
