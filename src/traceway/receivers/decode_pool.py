@@ -1,7 +1,8 @@
 """Decode OTLP exports beside the event loop and the commit: natively, or in worker processes.
 
 Most OTLP protobuf bodies are decoded by the C decoder (``otlp_native``), on a thread
-and without the GIL: that is faster than a trip to another process. The rest (OTLP/JSON,
+and without the GIL: that is faster than a trip to another process. The process has
+``DECODE_THREADS`` such threads, at a lower priority than the commit thread's. The rest (OTLP/JSON,
 list or map values, rejected spans, among others) is pure Python work, which on a thread
 of the server holds the GIL that the event loop (the API, the receivers) and the commit
 thread need too. ``DecodePool`` sends such bodies of at least ``min_body_bytes`` to
@@ -43,6 +44,7 @@ import queue
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import wait
@@ -68,6 +70,8 @@ from traceway.receivers.otlp_native import NATIVE_AVAILABLE
 from traceway.storage.span_batch import SpanBatch
 
 __all__ = [
+    "DECODE_THREADS",
+    "DECODE_THREAD_NICENESS",
     "DEFAULT_DECODE_TIMEOUT_S",
     "DEFAULT_MAX_WAITING_BYTES",
     "DEFAULT_MIN_BODY_BYTES",
@@ -112,6 +116,43 @@ class DecodeWorkerError(RuntimeError):
     """A decode worker failed unexpectedly (a bug, not bad input); has its traceback."""
 
 
+DECODE_THREADS = 2
+"""Threads of the server process that decode bodies (``InlineDecoder``): what one
+thread of the C decoder does is some 600,000 spans a second, so two are plenty, and
+more only take cores from the commit thread, which bounds ingest."""
+DECODE_THREAD_NICENESS = 5
+"""How much lower the decode threads' scheduling priority is than the rest of the
+server's (a niceness added to theirs, Linux only: elsewhere the niceness is the whole
+process's). Decoding is upstream of the commit and has slack; the commit thread has
+none, and on a busy machine the scheduler then runs it first."""
+
+
+def _lower_priority() -> None:
+    """Run on each new decode thread: make it nicer by ``DECODE_THREAD_NICENESS``."""
+    if sys.platform.startswith("linux"):
+        # On Linux, PRIO_PROCESS with 0 is the calling thread alone. Raising one's own
+        # niceness needs no privilege; failing to is harmless.
+        with contextlib.suppress(OSError):
+            niceness = os.getpriority(os.PRIO_PROCESS, 0) + DECODE_THREAD_NICENESS
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+
+
+_decode_threads: ThreadPoolExecutor | None = None
+_decode_threads_lock = threading.Lock()
+
+
+def _decode_executor() -> ThreadPoolExecutor:
+    """The process's decode threads, started on first use, shared by every decoder,
+    and joined at exit as idle threads of ``concurrent.futures`` are."""
+    global _decode_threads
+    with _decode_threads_lock:
+        if _decode_threads is None:
+            _decode_threads = ThreadPoolExecutor(
+                DECODE_THREADS, "traceway-decode-inline", initializer=_lower_priority
+            )
+        return _decode_threads
+
+
 def default_decode_workers() -> int:
     """The CPUs this process may run on."""
     if hasattr(os, "sched_getaffinity"):
@@ -120,19 +161,21 @@ def default_decode_workers() -> int:
 
 
 class InlineDecoder:
-    """Decodes (and screens, for the processors of ``screens``) on a thread of this
-    process, off the event loop: the receivers' decoder with ``--decode-workers 0``,
+    """Decodes (and screens, for the processors of ``screens``) on the process's decode
+    threads, off the event loop: the receivers' decoder with ``--decode-workers 0``,
     and the pool's for small bodies and for the C decoder."""
 
     def __init__(self, screens: Iterable[ScreenSpec] = ()) -> None:
         self._screens = BatchScreens(screens)
 
     async def decode(self, body: bytes, body_format: BodyFormat) -> DecodedSpans:
-        return await asyncio.to_thread(self._decode, body, body_format)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_decode_executor(), self._decode, body, body_format)
 
     async def decode_natively(self, body: bytes) -> DecodedSpans | None:
         """The spans of a protobuf ``body`` if the C decoder takes it, else None."""
-        return await asyncio.to_thread(self._decode_natively, body)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_decode_executor(), self._decode_natively, body)
 
     def _decode(self, body: bytes, body_format: BodyFormat) -> DecodedSpans:
         return self._screened(_INLINE_DECODERS[body_format](body))
