@@ -1,15 +1,15 @@
 """Decode OTLP exports beside the event loop and the commit: natively, or in worker processes.
 
-Most OTLP protobuf bodies are decoded by the C decoder (``otlp_native``), on a thread
-and without the GIL: that is faster than a trip to another process. The process has
-``DECODE_THREADS`` such threads, at a lower priority than the commit thread's. The rest (OTLP/JSON,
-list or map values, rejected spans, among others) is pure Python work, which on a thread
-of the server holds the GIL that the event loop (the API, the receivers) and the commit
-thread need too. ``DecodePool`` sends such bodies of at least ``min_body_bytes`` to
-worker processes (``decode_worker``), which answer with the ``SpanBatch`` as Arrow IPC
-plus its resources, scopes and rejections; smaller bodies, for which the trip costs more
-than it saves, decode on a thread (``InlineDecoder``). Receivers take either as their
-``SpanDecoder``.
+Most OTLP protobuf bodies are decoded by the C decoder (``otlp_native``), on one of the
+server's ``DECODE_THREADS`` decode threads (of a lower priority than the commit thread)
+and without the GIL: that is faster than a trip to another process. The rest
+(OTLP/JSON, list or map values, rejected spans, among others) is pure Python work, which
+on a thread of the server holds the GIL that the event loop (the API, the receivers) and
+the commit thread need too. ``DecodePool`` sends such bodies of at least
+``min_body_bytes`` to worker processes (``decode_worker``), which answer with the
+``SpanBatch`` as Arrow IPC plus its resources, scopes and rejections; smaller bodies, for
+which the trip costs more than it saves, decode on a decode thread (``InlineDecoder``).
+Receivers take either as their ``SpanDecoder``.
 
 Both also run the screens of the processors (``BatchScreens``) on each decoded batch,
 which are pure functions of the batch and its configuration, so that the event loop
