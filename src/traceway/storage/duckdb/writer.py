@@ -57,11 +57,12 @@ REMEMBERED_ATTRIBUTE_SETS = 65_536
 """Attribute sets whose ids the writer keeps in memory. Past that it forgets them and
 learns them again: a set seen again is then stored again, under a new id."""
 
-# Arrow tables that the statements read, found by DuckDB as the local variables of
-# ``_run`` (a replacement scan: registering a table and dropping it again costs more
-# than half a millisecond): ``batch_ids`` (the batch's ids and start times, numbered
-# in ``seq``), ``new_spans`` (the spans to store, in the order they are stored),
-# ``new_traces`` (their rows of ``traces``) and ``new_rows`` (rows of another table).
+# Arrow tables that the statements read, found by DuckDB among the local variables of
+# the function that runs them (a replacement scan: registering a table and dropping it
+# again costs more than half a millisecond): ``batch_ids`` (the batch's ids and start
+# times, numbered in ``seq``) in ``_run``; in ``_commit``, ``new_spans`` (the spans to
+# store, in the order they are stored), ``new_traces`` (their rows of ``traces``) and
+# ``new_<table>`` (new rows of another table).
 _TRACE_ID = "(trace_hi::UHUGEINT << 64) | trace_lo AS trace_id"
 """A ``trace_id`` from the two ``uint64`` words of it (``_words``) in a table."""
 _STORED_SEQS = f"""
@@ -98,13 +99,10 @@ def _run(
     params: Mapping[str, object] | None = None,
     *,
     batch_ids: pa.Table | None = None,
-    new_spans: pa.Table | None = None,
-    new_traces: pa.Table | None = None,
-    new_rows: pa.Table | None = None,
 ) -> list[tuple[Any, ...]]:
-    """The rows of ``sql``, which reads the tables given here by their names.
+    """The rows of ``sql``, which reads the table given here by its name.
 
-    DuckDB looks them up among the local variables of the frame that calls
+    DuckDB looks it up among the local variables of the frame that calls
     ``execute``, this one: a wrapper around ``con`` would hide them.
     """
     return con.execute(sql, params).fetchall()
