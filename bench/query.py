@@ -3,8 +3,9 @@
 Builds (once, cached in ``bench/.cache/``) a store per size: the ``_traffic`` spans
 spread over 24 hours, written with ``DuckDBStore.write_spans`` in the batches the
 server commits (``DEFAULT_MAX_BATCH_SPANS``), so the file holds exactly what the
-server would store. Then times each query of the storage API, repeated, and prints
-the median and the p99:
+server would store. Then, the file's pages dropped from the OS cache first (reads
+start from the disk, as after a reboot), times each query of the storage API,
+repeated, and prints the median and the p99:
 
 - services; operations of a service; trace by id (a different id each run);
 - search by service + 1 h window, by service + operation + min duration, by one
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import random
 import shutil
 import statistics
@@ -42,6 +44,7 @@ from traceway.pipeline.commit import DEFAULT_MAX_BATCH_SPANS
 from traceway.storage.api import OperationQuery, StatsQuery, TraceQuery
 from traceway.storage.duckdb import DuckDBStore
 from traceway.storage.duckdb.schema import SCHEMA_VERSION
+from traceway.storage.duckdb.store import BLOCK_SIZE
 
 CACHE = Path(__file__).parent / ".cache"
 DAY_NS = 86_400 * 10**9
@@ -65,8 +68,9 @@ GOALS_MS = {
 
 
 def store_path(size: int) -> Path:
-    """The cached store: a new one for new generated spans or a new schema."""
-    return CACHE / f"query-{size}-v{GENERATOR_VERSION}-schema{SCHEMA_VERSION}.duckdb"
+    """The cached store: a new one for new generated spans, a new schema or a new block size."""
+    name = f"query-{size}-v{GENERATOR_VERSION}-schema{SCHEMA_VERSION}-{BLOCK_SIZE // 1024}k"
+    return CACHE / f"{name}.duckdb"
 
 
 def build_store(size: int) -> Path:
@@ -120,8 +124,20 @@ def sample_trace_ids(path: Path, count: int) -> list[str]:
     return ids[:count]
 
 
+def drop_from_os_cache(path: Path) -> None:
+    """Have the OS forget the file's pages, so that reads start from the disk as after a
+    reboot, not from whatever earlier runs left in memory (the VM keeps little)."""
+    if hasattr(os, "posix_fadvise"):
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(descriptor)
+
+
 def query_timings(path: Path, runs: int) -> dict[str, Timing]:
     trace_ids = sample_trace_ids(path, runs + 1)
+    drop_from_os_cache(path)
     day = {"start_time_min_ns": END_NS - DAY_NS, "start_time_max_ns": END_NS}
     middle = END_NS - DAY_NS // 2
     searches = {

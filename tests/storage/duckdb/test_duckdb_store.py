@@ -14,6 +14,7 @@ from traceway.model import Resource, Span
 from traceway.storage import open_store
 from traceway.storage.api import OperationQuery, StorageError, TraceQuery
 from traceway.storage.duckdb import DuckDBStore
+from traceway.storage.duckdb.store import BLOCK_SIZE
 from traceway.storage.memory import MemoryStore
 
 
@@ -137,6 +138,33 @@ def test_a_read_only_directory_is_refused(tmp_path: Path) -> None:
         directory.chmod(0o700)
 
 
+_SAME_CONFIG = {"default_block_size": str(BLOCK_SIZE)}
+"""DuckDB opens a file a second time in one process only with the same configuration."""
+
+
+def _block_size(path: Path) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        row = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_new_file_has_small_blocks_and_a_file_with_the_default_ones_still_works(
+    tmp_path: Path,
+) -> None:
+    new, old = tmp_path / "new.duckdb", tmp_path / "old.duckdb"
+    with DuckDBStore(new) as store:
+        store.write_spans([_span(1)])
+    assert _block_size(new) == BLOCK_SIZE != 262_144
+    duckdb.connect(str(old)).close()  # DuckDB's default block size
+    for _ in range(2):  # a new file, then one with spans
+        with DuckDBStore(old) as store:
+            store.write_spans([_span(2)])
+            assert store.get_trace(f"{2:032x}") is not None
+    assert _block_size(old) == 262_144
+    assert _count(old, "spans") == 1
+
+
 def test_a_file_of_another_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "traces.duckdb"
     DuckDBStore(path).close()
@@ -159,7 +187,7 @@ def test_a_failed_write_stores_nothing_and_the_store_goes_on(tmp_path: Path, tab
         store.write_spans([first])
         # Another connection to the same file in this process shares its catalog: take
         # away a table the batch writes to, so that its statement fails.
-        with duckdb.connect(str(path)) as con:
+        with duckdb.connect(str(path), config=_SAME_CONFIG) as con:
             con.execute(f"ALTER TABLE {table} RENAME TO away")
             with pytest.raises(StorageError, match=r"writing 2 spans to .*traces.duckdb failed"):
                 store.write_spans(batch)
