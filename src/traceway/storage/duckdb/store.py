@@ -32,16 +32,16 @@ __all__ = ["DuckDBStore"]
 
 _T = TypeVar("_T")
 
-BLOCK_SIZE = 65_536
+BLOCK_SIZE = 131_072
 """Bytes per block of a file this store creates (DuckDB's default is 256 KiB; a file
 keeps the block size it was made with, and DuckDB reads any). Reading one trace loads,
-of each column, the block that holds its spans: a quarter of the bytes with these,
-which counts when they come from disk (trace by id in ``bench/query.py``'s 10 M store,
-its pages dropped from the OS cache: 11.3-14.4 against 17.3-18.9 ms median). It takes
-no more room (46.9 against 47.8 bytes per span there, and a new store's small tables
-fill smaller blocks), but a scan has more segments to start: a search by a rare
-attribute value took 136-191 against 131-148 ms. 16 KiB blocks cost half as much room
-again."""
+of each column, the block that holds its spans: half the bytes with these, which
+counts when they come from disk. In ``bench/query.py``'s 10 M store, its pages dropped
+from the OS cache, trace by id took 12.6-16.2 against 15.7-20.2 ms (median of 20
+reads, four alternating runs), in less room (46.8 against 47.8 bytes per span; a new
+store's small tables fill smaller blocks too). 64 KiB blocks read little faster but
+made scans slower, a search by a rare attribute value 155-184 against 146-176 ms, as
+a scan has more segments to start; 16 KiB blocks took 43% more room."""
 MEMORY_LIMIT = "512MB"
 """DuckDB's buffer pool (caches and query memory) may not grow past this; it spills."""
 CHECKPOINT_THRESHOLD = "256MB"
