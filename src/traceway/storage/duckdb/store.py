@@ -39,9 +39,10 @@ of each column, the block that holds its spans: half the bytes with these, which
 counts when they come from disk. In ``bench/query.py``'s 10 M store, its pages dropped
 from the OS cache, trace by id took 12.6-16.2 against 15.7-20.2 ms (median of 20
 reads, four alternating runs), in less room (46.8 against 47.8 bytes per span; a new
-store's small tables fill smaller blocks too). 64 KiB blocks read little faster but
-made scans slower, a search by a rare attribute value 155-184 against 146-176 ms, as
-a scan has more segments to start; 16 KiB blocks took 43% more room."""
+store's small tables fill smaller blocks too). Scans pay a little, having more
+segments to start: interleaved, a search by a rare attribute value took 196 against
+183 ms. 64 KiB blocks read a trace hardly faster and made that search 206 ms; 16 KiB
+blocks took 43% more room."""
 MEMORY_LIMIT = "512MB"
 """DuckDB's buffer pool (caches and query memory) may not grow past this; it spills."""
 CHECKPOINT_THRESHOLD = "256MB"
