@@ -1,6 +1,6 @@
 """The tables of a traceway DuckDB file, created on first open and checked after.
 
-One row per span in ``spans``, laid out for DuckDB's column compression (about 48
+One row per span in ``spans``, laid out for DuckDB's column compression (about 47
 bytes per span for ``bench/query.py``'s spans) and for small commits (no list column
 that nearly every span fills: DuckDB logs those again at each commit, see
 ``attribute_columns``; most spans have no event offsets): ids as integers (a trace id is a
