@@ -14,7 +14,7 @@ from traceway.model import Resource, Span
 from traceway.storage import open_store
 from traceway.storage.api import OperationQuery, StorageError, TraceQuery
 from traceway.storage.duckdb import DuckDBStore
-from traceway.storage.duckdb.store import BLOCK_SIZE
+from traceway.storage.duckdb.store import BLOCK_SIZE, CONFIG
 from traceway.storage.memory import MemoryStore
 
 
@@ -138,10 +138,6 @@ def test_a_read_only_directory_is_refused(tmp_path: Path) -> None:
         directory.chmod(0o700)
 
 
-_SAME_CONFIG = {"default_block_size": str(BLOCK_SIZE)}
-"""DuckDB opens a file a second time in one process only with the same configuration."""
-
-
 def _block_size(path: Path) -> int:
     with duckdb.connect(str(path), read_only=True) as con:
         row = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()
@@ -187,7 +183,7 @@ def test_a_failed_write_stores_nothing_and_the_store_goes_on(tmp_path: Path, tab
         store.write_spans([first])
         # Another connection to the same file in this process shares its catalog: take
         # away a table the batch writes to, so that its statement fails.
-        with duckdb.connect(str(path), config=_SAME_CONFIG) as con:
+        with duckdb.connect(str(path), config=CONFIG) as con:
             con.execute(f"ALTER TABLE {table} RENAME TO away")
             with pytest.raises(StorageError, match=r"writing 2 spans to .*traces.duckdb failed"):
                 store.write_spans(batch)

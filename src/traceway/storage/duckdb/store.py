@@ -43,6 +43,9 @@ store's small tables fill smaller blocks too). Scans pay a little, having more
 segments to start: interleaved, a search by a rare attribute value took 196 against
 183 ms. 64 KiB blocks read a trace hardly faster and made that search 206 ms; 16 KiB
 blocks took 43% more room."""
+CONFIG: dict[str, str | bool | int | float | list[str]] = {"default_block_size": str(BLOCK_SIZE)}
+"""What DuckDB is given when the store connects. Another connection to the file in this
+process must be given the same: DuckDB refuses a second configuration of one file."""
 MEMORY_LIMIT = "512MB"
 """DuckDB's buffer pool (caches and query memory) may not grow past this; it spills."""
 CHECKPOINT_THRESHOLD = "256MB"
@@ -75,7 +78,7 @@ class DuckDBStore:
             # The root connection only hands out cursors; it runs no queries itself.
             self._root = duckdb.connect(
                 str(path) if path is not None else ":memory:",
-                config={"default_block_size": str(BLOCK_SIZE)},
+                config=CONFIG,
             )
         except duckdb.Error as error:
             raise StorageError(
