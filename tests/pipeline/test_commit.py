@@ -30,6 +30,8 @@ def make_spans(count: int, trace: int = 1) -> list[Span]:
 class RecordingWriter:
     """A writer that records each committed batch and can be held or made to fail."""
 
+    concurrent_writes = 1
+
     def __init__(self) -> None:
         self.batches: list[list[Span]] = []
         self.gate = threading.Event()
@@ -164,3 +166,56 @@ async def test_invalid_spans_refuse_only_their_own_request() -> None:
     stored = sorted(len(b) for b in writer.batches)
     assert stored == [1, 2, 3]
     await pipeline.shutdown()
+
+
+class SideBySideWriter(RecordingWriter):
+    """Takes two writes at once, and records the size of each as it starts."""
+
+    concurrent_writes = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[int] = []
+
+    def write_spans(self, spans: Sequence[Span]) -> None:
+        self.started.append(len(spans))
+        super().write_spans(spans)
+
+
+async def test_a_second_commit_starts_beside_the_first_once_enough_spans_wait() -> None:
+    writer = SideBySideWriter()
+    writer.gate.clear()
+    pipeline = CommitPipeline(writer, second_commit_spans=4)
+    pipeline.start()
+    first = asyncio.create_task(pipeline.consume(make_spans(1, trace=1)))
+    await wait_until_writing(writer)
+    few = asyncio.create_task(pipeline.consume(make_spans(2, trace=2)))
+    await asyncio.sleep(0.05)
+    assert writer.started == [1], "a second commit started for too few spans"
+    enough = asyncio.create_task(pipeline.consume(make_spans(2, trace=3)))
+    async with asyncio.timeout(10):
+        while writer.started == [1]:
+            await asyncio.sleep(0.01)
+    assert writer.started == [1, 4]
+    assert not first.done()
+    writer.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, few, enough), 10)
+    assert pipeline.stats.commits == 2
+    await pipeline.shutdown()
+
+
+async def test_with_one_commit_running_the_rest_waits_for_it_below_the_threshold() -> None:
+    writer = SideBySideWriter()
+    writer.gate.clear()
+    pipeline = CommitPipeline(writer, second_commit_spans=100)
+    pipeline.start()
+    first = asyncio.create_task(pipeline.consume(make_spans(1, trace=1)))
+    await wait_until_writing(writer)
+    rest = [asyncio.create_task(pipeline.consume(make_spans(2, trace=t))) for t in (2, 3)]
+    await asyncio.sleep(0.05)
+    stopping = asyncio.create_task(pipeline.shutdown())
+    await asyncio.sleep(0.05)
+    assert writer.started == [1]
+    writer.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, *rest, stopping), 10)
+    assert writer.started == [1, 4]

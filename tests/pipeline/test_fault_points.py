@@ -26,6 +26,8 @@ def make_spans(trace: int, count: int = 2) -> list[Span]:
 
 
 class ListWriter:
+    concurrent_writes = 1
+
     def __init__(self) -> None:
         self.traces: list[set[str]] = []
 
@@ -115,4 +117,30 @@ async def test_pause_after_commit_holds_back_the_acknowledgement(tmp_path: Path)
     # Only the chosen commit pauses.
     await asyncio.wait_for(pipeline.consume(make_spans(8)), 10)
     assert not marker.exists()
+    await pipeline.shutdown()
+
+
+class SideBySideListWriter(ListWriter):
+    concurrent_writes = 2
+
+
+async def test_a_commit_pauses_after_by_its_own_number_while_another_runs_beside_it(
+    tmp_path: Path,
+) -> None:
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    writer = SideBySideListWriter()
+    faults = CommitFaults(before_commit=before, after_commit=after)
+    pipeline = CommitPipeline(writer, faults=faults, second_commit_spans=2)
+    pipeline.start()
+    first = asyncio.create_task(pipeline.consume(make_spans(1)))
+    assert (await _until_exists(before))["commit"] == 1
+    # Commit 2 starts beside the paused one and goes through: it is not listed.
+    await asyncio.wait_for(pipeline.consume(make_spans(2)), 10)
+    assert writer.traces == [{f"{2:032x}"}]
+    before.unlink()
+    paused = await _until_exists(after)
+    assert (paused["commit"], paused["trace_ids"]) == (1, [f"{1:032x}"])
+    assert not first.done()
+    after.unlink()
+    await asyncio.wait_for(first, 10)
     await pipeline.shutdown()

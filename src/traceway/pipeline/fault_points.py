@@ -7,7 +7,8 @@ name a marker file for each moment; at that moment of each commit listed in
 writer thread writes the marker (JSON: moment, commit number, span count, trace ids
 of the batch) and waits while it exists, so the test either kills the server then or
 deletes the marker to let the commit go on (requests arriving meanwhile queue up and
-share the next commit):
+share the next commit, or with a writer that takes two at once, go in beside it once
+``commit.DEFAULT_SECOND_COMMIT_SPANS`` wait):
 
 - ``TRACEWAY_FAULT_PAUSE_BEFORE_COMMIT``: the batch is taken from the queue and about
   to go to storage; nothing of it is stored (DuckDB writes nothing durable before
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,12 +43,13 @@ _POLL_S = 0.01
 
 @dataclass(slots=True)
 class CommitFaults:
-    """Where the writer thread pauses: with neither marker set, never."""
+    """Where a writer thread pauses: with neither marker set, never."""
 
     before_commit: Path | None = None
     after_commit: Path | None = None
     commits: frozenset[int] = frozenset({1})
     _commits_seen: int = field(default=0, init=False, repr=False)
+    _counting: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> CommitFaults:
@@ -69,16 +72,19 @@ class CommitFaults:
     def enabled(self) -> bool:
         return self.before_commit is not None or self.after_commit is not None
 
-    def reached_before_commit(self, batch: SpanBatch) -> None:
-        """On the writer thread, before the batch goes to storage; counts the commit."""
-        self._commits_seen += 1
-        if self.before_commit is not None and self._commits_seen in self.commits:
-            _pause(self.before_commit, "before commit", self._commits_seen, batch)
+    def reached_before_commit(self, batch: SpanBatch) -> int:
+        """On a writer thread, before the batch goes to storage: the commit's number."""
+        with self._counting:
+            self._commits_seen += 1
+            number = self._commits_seen
+        if self.before_commit is not None and number in self.commits:
+            _pause(self.before_commit, "before commit", number, batch)
+        return number
 
-    def reached_after_commit(self, batch: SpanBatch) -> None:
-        """On the writer thread, once the batch is committed, before it is acknowledged."""
-        if self.after_commit is not None and self._commits_seen in self.commits:
-            _pause(self.after_commit, "after commit", self._commits_seen, batch)
+    def reached_after_commit(self, batch: SpanBatch, number: int) -> None:
+        """On a writer thread, once commit ``number`` is committed, before it is acknowledged."""
+        if self.after_commit is not None and number in self.commits:
+            _pause(self.after_commit, "after commit", number, batch)
 
 
 def _pause(marker: Path, moment: str, commit: int, batch: SpanBatch) -> None:

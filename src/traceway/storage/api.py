@@ -9,10 +9,12 @@ The contracts (every backend passes the shared suite in ``tests/storage/``):
   apart by their start time as well (so that it need not index the ids): a span
   reusing the ids of a stored span with another start time may then be kept beside
   it, and only ``get_trace``/``find_traces`` still show the first alone; searches
-  and statistics may count both. It is called from one thread at
-  a time. Spans with malformed ids or numbers out of OTLP's ranges are refused
-  whole-batch with ``ValueError`` (receivers validate; see ``storage.validation``).
-* Readers may be called from many threads at once, concurrently with the writer, and
+  and statistics may count both. It is called from at most ``concurrent_writes``
+  threads at once (one, unless the backend says more); writes made at once are
+  idempotent together too. Spans with malformed ids or numbers out of OTLP's ranges
+  are refused whole-batch with ``ValueError`` (receivers validate; see
+  ``storage.validation``).
+* Readers may be called from many threads at once, concurrently with the writers, and
   see whole batches only. They return new objects the caller owns; nothing returned
   is shared with storage. After ``close`` every call raises ``StorageError``.
 * Search semantics (``TraceQuery``): a trace matches when **one span** of it has the
@@ -131,6 +133,9 @@ class OperationStats:
 
 @runtime_checkable
 class TraceWriter(Protocol):
+    concurrent_writes: int
+    """How many threads may be in ``write_spans`` at once; 1 for one at a time."""
+
     def write_spans(self, spans: Sequence[Span]) -> None:
         """Store spans durably, atomically and idempotently; raise ``StorageError`` on
         failure and ``ValueError`` for malformed spans."""

@@ -71,6 +71,8 @@ class DuckDBStore:
     before it returns. DuckDB errors leave as ``StorageError``.
     """
 
+    concurrent_writes = 1
+
     def __init__(self, path: Path | None = None) -> None:
         self._where = str(path) if path is not None else "the in-memory trace store"
         self._wal = Path(f"{path}.wal") if path is not None else None

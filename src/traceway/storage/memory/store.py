@@ -38,6 +38,8 @@ class MemoryStore:
     Nothing survives the process, so "durable" means "visible to readers on return".
     """
 
+    concurrent_writes = 1
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._spans: dict[_SpanKey, Span] = {}
