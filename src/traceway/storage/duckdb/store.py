@@ -25,7 +25,7 @@ from traceway.storage.duckdb.rows import ReferenceRows
 from traceway.storage.duckdb.schema import ensure_schema
 from traceway.storage.duckdb.transaction import transaction
 from traceway.storage.duckdb.windows import TimeRange
-from traceway.storage.duckdb.writer import SpanWriter
+from traceway.storage.duckdb.writer import CONCURRENT_WRITES, SpanWriter, WriterClosedError
 from traceway.storage.span_batch import span_batch_of
 
 __all__ = ["DuckDBStore"]
@@ -65,13 +65,13 @@ def _explain(error: duckdb.Error) -> str:
 class DuckDBStore:
     """Spans in a DuckDB file, or in memory when ``path`` is None.
 
-    One connection writes, under a lock; every read runs on a cursor of its own, so
-    reads proceed while a batch is being written and see only committed batches.
-    Each ``write_spans`` is one transaction, committed to DuckDB's write-ahead log
-    before it returns. DuckDB errors leave as ``StorageError``.
+    Up to ``concurrent_writes`` threads may write at once (``SpanWriter``); every read
+    runs on a cursor of its own, so reads proceed while batches are being written and
+    see only committed batches. Each ``write_spans`` is one transaction, committed to
+    DuckDB's write-ahead log before it returns. DuckDB errors leave as ``StorageError``.
     """
 
-    concurrent_writes = 1
+    concurrent_writes = CONCURRENT_WRITES
 
     def __init__(self, path: Path | None = None) -> None:
         self._where = str(path) if path is not None else "the in-memory trace store"
@@ -102,7 +102,6 @@ class DuckDBStore:
             raise
         self._stored = TimeRange(start_min, start_max) if start_max is not None else None
         self._references = ReferenceRows()
-        self._write_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._closed = False
 
@@ -113,12 +112,13 @@ class DuckDBStore:
         self.close()
 
     def close(self) -> None:
-        """Wait for a write in progress, then release the file; harmless when closed."""
-        with self._write_lock, self._state_lock:
+        """Wait for the writes in progress, then release the file; harmless when closed."""
+        with self._span_writer.alone(), self._state_lock:
             if self._closed:
                 return
             self._closed = True
             try:
+                self._span_writer.close()
                 self._writer.close()
                 self._root.close()
             except duckdb.Error as error:
@@ -129,28 +129,27 @@ class DuckDBStore:
 
         A ``SpanBatch`` goes in as it is; other sequences are made into one first.
         """
-        with self._write_lock:
-            if self._closed:
-                raise StorageError(f"{self._where} is closed")
-            if not spans:
-                return
-            batch = span_batch_of(spans)
-            try:
-                written = self._span_writer.write(batch)
-            except duckdb.Error as error:
-                raise StorageError(
-                    f"writing {len(spans)} spans to {self._where} failed: {_explain(error)}"
-                ) from error
-            if written is not None:
-                with self._state_lock:
-                    self._stored = (
-                        written if self._stored is None else self._stored.including(written)
-                    )
+        if self._closed:
+            raise StorageError(f"{self._where} is closed")
+        if not spans:
+            return
+        batch = span_batch_of(spans)
+        try:
+            written = self._span_writer.write(batch)
+        except WriterClosedError:
+            raise StorageError(f"{self._where} is closed") from None
+        except duckdb.Error as error:
+            raise StorageError(
+                f"writing {len(spans)} spans to {self._where} failed: {_explain(error)}"
+            ) from error
+        if written is not None:
+            with self._state_lock:
+                self._stored = written if self._stored is None else self._stored.including(written)
 
     def delete_traces_before(self, cutoff_ns: int) -> int:
         """Delete whole traces whose last span starts before ``cutoff_ns``, then checkpoint
         so that their blocks are free for reuse; return the number of spans deleted."""
-        with self._write_lock:
+        with self._span_writer.alone():
             if self._closed:
                 raise StorageError(f"{self._where} is closed")
             try:

@@ -19,15 +19,16 @@ groups whose start times overlap the batch's (DuckDB keeps each row group's min 
 max), so its cost follows the batch, not the size of the store: a re-sent span has
 the start time it had, however late it comes again. The lookup is skipped when the
 ids of the spans committed lately show that none of the batch's can be stored
-(``recent_spans``).
+(``recent_spans``) and no write being committed beside it holds one (``SpanWriter``).
 """
 
 from __future__ import annotations
 
 import array
 import sys
-from collections.abc import Mapping, Sequence
-from contextlib import suppress
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +45,7 @@ from traceway.storage.duckdb.recent_spans import RecentSpans
 from traceway.storage.duckdb.windows import TimeRange
 from traceway.storage.span_batch import SpanBatch
 
-__all__ = ["SpanWriter"]
+__all__ = ["CONCURRENT_WRITES", "SpanWriter", "WriterClosedError"]
 
 # Typed scalars: a Python value given to a kernel has its type inferred, which costs
 # pyarrow some 50 us when python-dateutil is not installed.
@@ -52,6 +53,9 @@ _ZERO = pa.scalar(0, pa.uint64())
 _NULL = pa.scalar(None, pa.uint64())
 _NO_RESOURCE = pa.scalar(0, pa.uint32())
 _MAX_TIME_NS = 2**63 - 1  # OTLP allows 2**64 - 1; nanoseconds reach 2**63 in the year 2262
+
+CONCURRENT_WRITES = 2
+"""Writes a ``SpanWriter`` commits at once, at most (more would not find a core)."""
 
 REMEMBERED_ATTRIBUTE_SETS = 65_536
 """Attribute sets whose ids the writer keeps in memory. Past that it forgets them and
@@ -222,18 +226,18 @@ def _new_spans(
     to_store: Plan,
     resources: Mapping[int, int],
     scopes: Mapping[int, int],
-    attribute_sets: tuple[Mapping[str, int], int],
+    set_ids_of: Callable[[pa.Array], tuple[pa.Array, dict[str, int]]],
 ) -> _NewSpans:
     """The batch's rows of ``to_store`` with their attribute entries split
-    (``attribute_columns``; the common ones as the id of their set among
-    ``attribute_sets``, the ones stored and the last id given), their events split if
+    (``attribute_columns``; the common ones as the id of their set, which
+    ``set_ids_of`` gives with the new sets' ids), their events split if
     ``split_events`` can, their resource, service, scope and parent's resource ids."""
     rows = to_store.rows
     table = batch.table.drop_columns(
         ["trace_id", "span_id", "parent_span_id", "start_time_unix_nano"]
     ).take(rows)
     entries = split_entries(table.column("attributes"))
-    set_ids, new_sets = _attribute_set_ids(entries.common, *attribute_sets)
+    set_ids, new_sets = set_ids_of(entries.common)
     resource_id = _lookup(table.column("resource_key"), resources, pa.uint32())
     service_names = {key: resource.service_name for key, resource in batch.resources.items()}
     chosen = ids.take(rows)
@@ -319,17 +323,39 @@ def _rows(rows: Sequence[Sequence[object]]) -> pa.Table | None:
     return pa.table({f"c{i}": pa.array(column) for i, column in enumerate(zip(*rows, strict=True))})
 
 
-def _commit(
-    con: duckdb.DuckDBPyConnection,
-    spans: _NewSpans | None,
-    new_traces: pa.Table,
-    *,
-    resources: Sequence[Sequence[object]],
-    scopes: Sequence[Sequence[object]],
-    types: Sequence[Sequence[object]],
-    sets: Sequence[Sequence[object]],
-    operations: Sequence[Sequence[object]],
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """A prepared write: the rows to insert, and what the writer learns once they are."""
+
+    spans: _NewSpans | None
+    """The spans to store, None when all are stored already."""
+    traces: pa.Table
+    """Their rows of ``traces``."""
+    resources: list[tuple[object, ...]]
+    """New rows of ``resources``; likewise ``scopes``, ``types`` (of
+    ``attribute_types``) and ``operations``."""
+    scopes: list[tuple[object, ...]]
+    types: list[tuple[str, str]]
+    operations: list[tuple[str, str, int]]
+    new_resources: dict[int, int]
+    """The content key and new id of each of ``resources``; likewise ``new_scopes``."""
+    new_scopes: dict[int, int]
+    span_ids: list[int]
+    """Every span id of the batch, for ``RecentSpans.add`` with ``latest_start``."""
+    latest_start: int
+
+    @property
+    def written(self) -> TimeRange | None:
+        """When the stored spans start, None if none is."""
+        if self.spans is None:
+            return None
+        return TimeRange(
+            pc.min(self.traces.column("start_min_ns")).as_py(),
+            pc.max(self.traces.column("start_max_ns")).as_py(),
+        )
+
+
+def _commit(con: duckdb.DuckDBPyConnection, write: _Write) -> None:
     """Insert the rows in one transaction, given to DuckDB as one script.
 
     One call rather than one per statement: each call lets go of the GIL and must
@@ -338,11 +364,16 @@ def _commit(
     ingest). ``executemany`` would cost some 0.4 ms a row; each table's new rows go
     in as one Arrow table.
     """
+    spans = write.spans
     # Named new_<table>: DuckDB finds the tables among this frame's local variables.
-    new_resources, new_scopes = _rows(resources), _rows(scopes)
-    new_attribute_types, new_attribute_sets = _rows(types), _rows(sets)
-    new_operations = _rows(operations)
+    new_resources, new_scopes = _rows(write.resources), _rows(write.scopes)
+    new_attribute_types = _rows(write.types)
+    new_attribute_sets = _rows(
+        [] if spans is None else [(i, text) for text, i in spans.attribute_sets.items()]
+    )
+    new_operations = _rows(write.operations)
     new_spans = None if spans is None else spans.table  # noqa: F841 (read by DuckDB)
+    new_traces = write.traces  # noqa: F841 (read by DuckDB)
     rows = {
         "resources": new_resources,
         "scopes": new_scopes,
@@ -376,12 +407,52 @@ def _ids_of(
     return {key: new[key] if key in new else stored[key] for key in keys}
 
 
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """What a write being committed adds, which a write prepared meanwhile must not
+    take as stored or as not stored until that one ends."""
+
+    span_ids: frozenset[int]
+    resources: frozenset[int]
+    scopes: frozenset[int]
+    types: frozenset[tuple[str, str]]
+    operations: frozenset[tuple[str, str, int]]
+
+
+class WriterClosedError(Exception):
+    """The writer was closed before the write could begin."""
+
+
+def _blocking(
+    in_flight: Mapping[int, _InFlight], span_ids: Collection[int], **wanted: Collection[object]
+) -> set[int]:
+    """The writes in flight that hold one of ``span_ids`` or would add one of the rows
+    ``wanted`` (by field of ``_InFlight``)."""
+    return {
+        number
+        for number, flight in in_flight.items()
+        if not flight.span_ids.isdisjoint(span_ids)
+        or any(not getattr(flight, name).isdisjoint(rows) for name, rows in wanted.items())
+    }
+
+
 class SpanWriter:
-    """Inserts ``SpanBatch``es on one connection, one transaction each; one thread at a time.
+    """Inserts ``SpanBatch``es, one transaction each, from up to ``CONCURRENT_WRITES``
+    threads at once, each on a cursor of its own.
 
     It remembers which resources, scopes, operations and attribute types are stored,
     and up to ``REMEMBERED_ATTRIBUTE_SETS`` attribute sets, so that a batch inserts only
     what is new of those; ``reload`` after anything else changed them.
+
+    Writes are prepared one at a time, in turn (the Python and Arrow work, which the GIL
+    mostly serialises anyway), and committed side by side: DuckDB appends of two
+    transactions to one table never conflict, and while one commit writes its log the
+    other's statements run. A write being committed is *in flight*; one prepared
+    meanwhile that might hold one of its spans, or needs a resource, scope, attribute
+    type or operation that it adds, waits for it to end, so that what it finds stored
+    is what was committed, and nothing is inserted twice or left out when a commit
+    fails. Attribute sets are not waited for: a set may be stored twice under two ids.
+    Ids are handed out when a write is prepared, so a failed write leaves a gap.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -398,10 +469,21 @@ class SpanWriter:
         self.reload()
         ((latest_start,),) = con.execute("SELECT max(start_time_ns) FROM spans").fetchall()
         self._recent = RecentSpans(latest_start)
+        self._turn = threading.Lock()
+        """Held while a write is prepared, and by ``alone``."""
+        self._state = threading.Condition()
+        """Guards what the writer knows is stored, ``_in_flight`` and ``_cursors``;
+        notified when a write ends."""
+        self._in_flight: dict[int, _InFlight] = {}
+        self._writes = 0
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        """Cursors of ``con`` not in use by a write; the writer closes them."""
+        self._all_cursors: list[duckdb.DuckDBPyConnection] = []
+        self._closed = False
 
     def reload(self) -> None:
         """Read back which resources, scopes, operations and attribute types are stored
-        (after a deletion)."""
+        (after a deletion, made ``alone``)."""
         con = self._con
         self._resource_ids = dict(
             con.execute("SELECT content_key, resource_id FROM resources").fetchall()
@@ -421,76 +503,147 @@ class SpanWriter:
         self._last_scope_id = max(self._last_scope_id, *self._scope_ids.values(), 0)
         self._last_set_id = max(self._last_set_id, *self._attribute_sets.values(), 0)
 
+    @contextmanager
+    def alone(self) -> Iterator[None]:
+        """No write runs while this is held: it waits for those in flight, and new ones
+        wait for it."""
+        with self._turn, self._state:
+            self._state.wait_for(lambda: not self._in_flight)
+            yield
+
+    def close(self) -> None:
+        """Close the writer's cursors (while ``alone``); a write after this raises
+        ``WriterClosedError``."""
+        self._closed = True
+        for cursor in self._all_cursors:
+            cursor.close()
+        self._all_cursors.clear()
+        self._cursors.clear()
+
     def write(self, batch: SpanBatch) -> TimeRange | None:
         """Store the batch's new spans; committed when this returns."""
+        with self._turn:
+            if self._closed:
+                raise WriterClosedError
+            with self._state:
+                cursor = self._cursors.pop() if self._cursors else None
+            if cursor is None:
+                cursor = self._con.cursor()
+                self._all_cursors.append(cursor)
+            try:
+                number, write = self._prepare(batch, cursor)
+            except BaseException:
+                with self._state:
+                    self._cursors.append(cursor)
+                raise
+        try:
+            _commit(cursor, write)
+        except BaseException:
+            with self._state:
+                del self._in_flight[number]
+                self._cursors.append(cursor)
+                self._state.notify_all()
+            raise
+        with self._state:
+            self._publish(write)
+            del self._in_flight[number]
+            self._cursors.append(cursor)
+            self._state.notify_all()
+        return write.written
+
+    def _wait_for(self, writes: set[int]) -> None:
+        """Wait (holding ``_state``) until none of ``writes`` is in flight."""
+        self._state.wait_for(lambda: writes.isdisjoint(self._in_flight))
+
+    def _prepare(self, batch: SpanBatch, cursor: duckdb.DuckDBPyConnection) -> tuple[int, _Write]:
+        """What to insert of ``batch``, in flight under the number returned (in turn)."""
         _check_times(batch)
-        new_resources = {
-            key: self._last_resource_id + number + 1
-            for number, key in enumerate(k for k in batch.resources if k not in self._resource_ids)
-        }
-        new_scopes = {
-            key: self._last_scope_id + number + 1
-            for number, key in enumerate(k for k in batch.scopes if k not in self._scope_ids)
-        }
         ids = _ids(batch.table)
         span_ids = _integers(ids.column("span"))
         start_range = _start_range(batch)
-        # Read outside the transaction: nothing else writes (the store's write lock).
+        with self._state:
+            overlapping = _blocking(self._in_flight, span_ids)
+            may_be_stored = bool(overlapping) or (
+                bool(span_ids) and self._recent.may_be_stored(span_ids, start_range["low"])
+            )
+            self._wait_for(overlapping)
+        # Read outside a transaction: what is committed, every write it might meet included.
         stored_seqs = (
-            _run(self._con, _STORED_SEQS, start_range, batch_ids=ids)
-            if span_ids and self._recent.may_be_stored(span_ids, start_range["low"])
-            else []  # nothing of it can be stored
+            _run(cursor, _STORED_SEQS, start_range, batch_ids=ids) if may_be_stored else []
         )
         to_store = plan(ids, [seq for (seq,) in stored_seqs])
-        traces = to_store.traces
-        new_types: list[tuple[str, str]] = []
-        new_operations: list[tuple[str, str, int]] = []
-        new_sets: dict[str, int] = {}
-        spans = None
-        if len(to_store.rows):
-            spans = _new_spans(
-                batch,
-                ids,
-                to_store,
-                _ids_of(batch.resources, self._resource_ids, new_resources),
-                _ids_of(batch.scopes, self._scope_ids, new_scopes),
-                (self._attribute_sets, self._last_set_id),
+        with self._state:
+            self._wait_for(
+                _blocking(
+                    self._in_flight,
+                    (),
+                    resources=[k for k in batch.resources if k not in self._resource_ids],
+                    scopes=[k for k in batch.scopes if k not in self._scope_ids],
+                )
             )
-            new_types = [pair for pair in spans.types if pair not in self._attribute_types]
-            new_sets = spans.attribute_sets
-            new_operations = [
-                operation
-                for operation in _operations(spans.table)
-                if operation not in self._operations
-            ]
-        _commit(
-            self._con,
-            spans,
-            traces,
-            resources=[
-                _resource_row(i, key, batch.resources[key]) for key, i in new_resources.items()
-            ],
-            scopes=[_scope_row(i, key, batch.scopes[key]) for key, i in new_scopes.items()],
-            types=new_types,
-            sets=[(i, text) for text, i in new_sets.items()],
-            operations=new_operations,
-        )
-        # Only now that they are committed do the new rows count as stored.
-        self._resource_ids.update(new_resources)
-        self._scope_ids.update(new_scopes)
-        self._last_resource_id += len(new_resources)
-        self._last_scope_id += len(new_scopes)
-        self._operations.update(new_operations)
-        self._attribute_types.update(new_types)
+            new_resources = {
+                key: self._last_resource_id + number + 1
+                for number, key in enumerate(
+                    k for k in batch.resources if k not in self._resource_ids
+                )
+            }
+            new_scopes = {
+                key: self._last_scope_id + number + 1
+                for number, key in enumerate(k for k in batch.scopes if k not in self._scope_ids)
+            }
+            self._last_resource_id += len(new_resources)
+            self._last_scope_id += len(new_scopes)
+            resources = _ids_of(batch.resources, self._resource_ids, new_resources)
+            scopes = _ids_of(batch.scopes, self._scope_ids, new_scopes)
+        spans = None
+        types: list[tuple[str, str]] = []
+        operations: list[tuple[str, str, int]] = []
+        if len(to_store.rows):
+            spans = _new_spans(batch, ids, to_store, resources, scopes, self._set_ids)
+            types, operations = spans.types, _operations(spans.table)
+        with self._state:
+            self._wait_for(_blocking(self._in_flight, (), types=types, operations=operations))
+            write = _Write(
+                spans,
+                to_store.traces,
+                resources=[
+                    _resource_row(i, key, batch.resources[key]) for key, i in new_resources.items()
+                ],
+                scopes=[_scope_row(i, key, batch.scopes[key]) for key, i in new_scopes.items()],
+                types=[pair for pair in types if pair not in self._attribute_types],
+                operations=[o for o in operations if o not in self._operations],
+                new_resources=new_resources,
+                new_scopes=new_scopes,
+                span_ids=span_ids,
+                latest_start=start_range["high"],
+            )
+            number = self._writes
+            self._writes += 1
+            self._in_flight[number] = _InFlight(
+                frozenset(span_ids),
+                frozenset(new_resources),
+                frozenset(new_scopes),
+                frozenset(write.types),
+                frozenset(write.operations),
+            )
+        return number, write
+
+    def _set_ids(self, common: pa.Array) -> tuple[pa.Array, dict[str, int]]:
+        """``_attribute_set_ids`` of ``common``, the new sets' ids handed out at once."""
+        with self._state:
+            set_ids, new_sets = _attribute_set_ids(common, self._attribute_sets, self._last_set_id)
+            self._last_set_id += len(new_sets)
+        return set_ids, new_sets
+
+    def _publish(self, write: _Write) -> None:
+        """Count a committed write's rows as stored (holding ``_state``)."""
+        self._resource_ids.update(write.new_resources)
+        self._scope_ids.update(write.new_scopes)
+        self._operations.update(write.operations)
+        self._attribute_types.update(write.types)
+        new_sets = write.spans.attribute_sets if write.spans is not None else {}
         if len(self._attribute_sets) + len(new_sets) > REMEMBERED_ATTRIBUTE_SETS:
             self._attribute_sets.clear()
         self._attribute_sets.update(new_sets)
-        self._last_set_id += len(new_sets)
-        if span_ids:
-            self._recent.add(span_ids, start_range["high"])
-        if not len(to_store.rows):
-            return None
-        return TimeRange(
-            pc.min(traces.column("start_min_ns")).as_py(),
-            pc.max(traces.column("start_max_ns")).as_py(),
-        )
+        if write.span_ids:
+            self._recent.add(write.span_ids, write.latest_start)
