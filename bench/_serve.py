@@ -64,14 +64,17 @@ def start_server(data_dir: Path, log_path: Path, extra_args: Sequence[str] = ())
     process = subprocess.Popen(
         command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
     )
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not ready.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            process.wait()
-            raise RuntimeError(f"traceway serve did not start:\n{log_path.read_text()}")
-        time.sleep(0.05)
-    ports = json.loads(ready.read_text())
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not ready.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"traceway serve did not start:\n{log_path.read_text()}")
+            time.sleep(0.05)
+        ports = json.loads(ready.read_text())
+    except BaseException:
+        process.kill()  # a failed run leaves no server behind, holding its ports
+        process.wait()
+        raise
     return Server(process, data_dir, ports["otlp_http_port"], ports["port"])
 
 

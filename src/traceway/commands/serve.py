@@ -15,6 +15,7 @@ import platformdirs
 
 from traceway import __version__
 from traceway.commands import options
+from traceway.files import write_atomically
 from traceway.pipeline.commit import DEFAULT_MAX_QUEUE_SPANS
 from traceway.pipeline.limits import (
     DEFAULT_MAX_ATTRIBUTE_LENGTH,
@@ -466,7 +467,7 @@ async def _serve(config: ServeConfig, ready_file: Path | None) -> None:
                 "zipkin_port": bound.zipkin_port,
                 "pid": os.getpid(),
             }
-            ready_file.write_text(json.dumps(ready))
+            write_atomically(ready_file, json.dumps(ready))
         await stop.wait()
         print("traceway: stopping; storing what was accepted ...", file=sys.stderr, flush=True)
     finally:

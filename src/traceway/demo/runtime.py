@@ -20,13 +20,13 @@ from types import FrameType
 from traceway import instrument
 from traceway.demo.faults import FaultError, FaultInjector, FaultPlan
 from traceway.demo.topology import DemoProcess, address_from
+from traceway.files import write_atomically
 
 __all__ = [
     "LOG_LEVEL_VARIABLE",
     "READY_FILE_VARIABLE",
     "SUPERVISED_VARIABLE",
     "ServiceProcess",
-    "write_atomically",
     "write_ready_file",
 ]
 
@@ -40,13 +40,6 @@ GRACE_S = 5.0
 """How long a stopping server lets requests in flight finish."""
 
 _logger = logging.getLogger("traceway.demo")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` in one step, so a reader never sees half of it."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    partial.replace(path)
 
 
 def write_ready_file(path: Path, address: str) -> None:

@@ -30,6 +30,7 @@ from traceway.demo.children import Child, ChildFailed, OutputSink
 from traceway.demo.faults import FaultPlan
 from traceway.demo.topology import HOST, DemoProcess
 from traceway.demo.traffic import SCENARIOS, LoadStats, run_load
+from traceway.files import write_atomically
 
 __all__ = ["DemoConfig", "DemoError", "Supervisor"]
 
@@ -301,4 +302,4 @@ class Supervisor:
                 {name: child.pid for name, child in running.services.items()},
                 running.backend.pid,
             )
-            runtime.write_atomically(self.config.ready_file, json.dumps(document, indent=2))
+            write_atomically(self.config.ready_file, json.dumps(document, indent=2))
