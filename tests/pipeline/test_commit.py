@@ -182,13 +182,21 @@ class SideBySideWriter(RecordingWriter):
         super().write_spans(spans)
 
 
-async def test_a_second_commit_starts_beside_the_first_once_enough_spans_wait() -> None:
+async def one_span_held_in_its_commit(
+    second_commit_spans: int,
+) -> tuple[SideBySideWriter, CommitPipeline, asyncio.Task[None]]:
+    """A pipeline whose writer takes two commits at once, the first (one span) held."""
     writer = SideBySideWriter()
     writer.gate.clear()
-    pipeline = CommitPipeline(writer, second_commit_spans=4)
+    pipeline = CommitPipeline(writer, second_commit_spans=second_commit_spans)
     pipeline.start()
     first = asyncio.create_task(pipeline.consume(make_spans(1, trace=1)))
     await wait_until_writing(writer)
+    return writer, pipeline, first
+
+
+async def test_a_second_commit_starts_beside_the_first_once_enough_spans_wait() -> None:
+    writer, pipeline, first = await one_span_held_in_its_commit(second_commit_spans=4)
     few = asyncio.create_task(pipeline.consume(make_spans(2, trace=2)))
     await asyncio.sleep(0.05)
     assert writer.started == [1], "a second commit started for too few spans"
@@ -205,12 +213,7 @@ async def test_a_second_commit_starts_beside_the_first_once_enough_spans_wait() 
 
 
 async def test_with_one_commit_running_the_rest_waits_for_it_below_the_threshold() -> None:
-    writer = SideBySideWriter()
-    writer.gate.clear()
-    pipeline = CommitPipeline(writer, second_commit_spans=100)
-    pipeline.start()
-    first = asyncio.create_task(pipeline.consume(make_spans(1, trace=1)))
-    await wait_until_writing(writer)
+    writer, pipeline, first = await one_span_held_in_its_commit(second_commit_spans=100)
     rest = [asyncio.create_task(pipeline.consume(make_spans(2, trace=t))) for t in (2, 3)]
     await asyncio.sleep(0.05)
     stopping = asyncio.create_task(pipeline.shutdown())
