@@ -222,3 +222,21 @@ async def test_with_one_commit_running_the_rest_waits_for_it_below_the_threshold
     writer.gate.set()
     await asyncio.wait_for(asyncio.gather(first, *rest, stopping), 10)
     assert writer.started == [1, 4]
+
+
+async def test_a_cancelled_commit_tells_its_senders_to_retry_instead_of_leaving_them_waiting() -> (
+    None
+):
+    writer = RecordingWriter()
+    writer.gate.clear()
+    pipeline = CommitPipeline(writer)
+    pipeline.start()
+    request = asyncio.create_task(pipeline.consume(make_spans(2)))
+    await wait_until_writing(writer)
+    (commit,) = pipeline._commits
+    commit.cancel()
+    with pytest.raises(RetryLaterError, match="CancelledError"):
+        await asyncio.wait_for(request, 10)
+    writer.gate.set()
+    await asyncio.wait_for(pipeline.consume(make_spans(1, trace=2)), 10)
+    await pipeline.shutdown()

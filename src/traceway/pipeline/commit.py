@@ -177,6 +177,9 @@ class CommitPipeline:
                     await self._commit([pending])
                 except (ValueError, TypeError) as exc:
                     self._fail([pending], RejectedSpansError(f"spans refused: {exc}"))
+        except BaseException as exc:  # cancelled: no request of it may wait forever
+            self._fail(batch, RetryLaterError(f"storage failed: {exc!r}", self._retry_after_s))
+            raise
 
     async def _commit(self, batch: list[_Pending]) -> None:
         """Write the batch and settle its requests; storage failures become retryable."""

@@ -17,7 +17,8 @@ share the next commit, or with a writer that takes two at once, go in beside it 
   acknowledged yet.
 
 Pausing at both moments of one commit brackets exactly what it wrote to the
-write-ahead log. Unset, as always outside tests, they cost one attribute test per commit.
+write-ahead log, as long as no commit runs beside it. Unset, as always outside tests,
+they cost one attribute test per commit.
 """
 
 from __future__ import annotations

@@ -174,9 +174,22 @@ def test_closing_waits_for_the_writes_in_flight_and_refuses_the_next(
         assert _stored(reopened) == [("svc", 1)]
 
 
-def test_two_threads_sending_overlapping_batches_store_each_span_once(tmp_path: Path) -> None:
+def test_two_threads_sending_overlapping_batches_store_each_span_and_row_once(
+    tmp_path: Path,
+) -> None:
     resources = [Resource({"service.name": f"svc-{n}"}) for n in range(4)]
-    spans = [_span(n, resources[n % 4], trace=n % 7 + 1) for n in range(1, 301)]
+    spans = [
+        Span(
+            f"{n % 7 + 1:032x}",
+            f"{n:016x}",
+            f"op-{n % 11}",
+            1_000 + n % 5,
+            2_000,
+            resource=resources[n % 4],
+            attributes={f"key-{n % 9}": n if n % 2 else str(n)},
+        )
+        for n in range(1, 301)
+    ]
 
     def batches(seed: int) -> list[list[Span]]:
         chosen = random.Random(seed)
@@ -190,7 +203,14 @@ def test_two_threads_sending_overlapping_batches_store_each_span_once(tmp_path: 
         for writer in writers:
             writer.result()
         sent = {span.span_id for seed in (1, 2) for batch in batches(seed) for span in batch}
-        stored = _stored(store)
+        stored = _stored(store)  # joined with its resource: none is missing
         assert len(stored) == len(set(stored)) == len(sent)
         with store._cursor() as cursor:
-            assert cursor.execute("SELECT count(*) FROM resources").fetchall() == [(4,)]
+            for table, distinct in [
+                ("resources", "content_key"),
+                ("operations", "service_name, name, kind"),
+                ("attribute_types", "key, type"),
+            ]:
+                rows = f"SELECT count(*), count(DISTINCT ({distinct})) FROM {table}"
+                ((count, different),) = cursor.execute(rows).fetchall()
+                assert count == different, f"a row of {table} was stored twice"

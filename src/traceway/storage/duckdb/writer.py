@@ -536,19 +536,19 @@ class SpanWriter:
                 with self._state:
                     self._cursors.append(cursor)
                 raise
+        committed = False
         try:
             _commit(cursor, write)
-        except BaseException:
+            committed = True
+        finally:
             with self._state:
-                del self._in_flight[number]
-                self._cursors.append(cursor)
-                self._state.notify_all()
-            raise
-        with self._state:
-            self._publish(write)
-            del self._in_flight[number]
-            self._cursors.append(cursor)
-            self._state.notify_all()
+                try:
+                    if committed:
+                        self._publish(write)
+                finally:  # a write left in flight would hold up every write after it
+                    del self._in_flight[number]
+                    self._cursors.append(cursor)
+                    self._state.notify_all()
         return write.written
 
     def _wait_for(self, writes: set[int]) -> None:
