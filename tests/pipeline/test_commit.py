@@ -54,6 +54,18 @@ async def wait_until_writing(writer: RecordingWriter) -> None:
     await asyncio.get_running_loop().run_in_executor(None, writer.entered.wait, 10)
 
 
+async def held_in_its_commit(
+    writer: RecordingWriter, spans: list[Span], **options: int
+) -> tuple[CommitPipeline, asyncio.Task[None]]:
+    """A started pipeline whose first commit, of ``spans``, the writer holds."""
+    writer.gate.clear()
+    pipeline = CommitPipeline(writer, **options)
+    pipeline.start()
+    first = asyncio.create_task(pipeline.consume(spans))
+    await wait_until_writing(writer)
+    return pipeline, first
+
+
 async def test_consume_returns_only_after_commit() -> None:
     writer = RecordingWriter()
     writer.gate.clear()
@@ -182,21 +194,9 @@ class SideBySideWriter(RecordingWriter):
         super().write_spans(spans)
 
 
-async def one_span_held_in_its_commit(
-    second_commit_spans: int,
-) -> tuple[SideBySideWriter, CommitPipeline, asyncio.Task[None]]:
-    """A pipeline whose writer takes two commits at once, the first (one span) held."""
-    writer = SideBySideWriter()
-    writer.gate.clear()
-    pipeline = CommitPipeline(writer, second_commit_spans=second_commit_spans)
-    pipeline.start()
-    first = asyncio.create_task(pipeline.consume(make_spans(1, trace=1)))
-    await wait_until_writing(writer)
-    return writer, pipeline, first
-
-
 async def test_a_second_commit_starts_beside_the_first_once_enough_spans_wait() -> None:
-    writer, pipeline, first = await one_span_held_in_its_commit(second_commit_spans=4)
+    writer = SideBySideWriter()
+    pipeline, first = await held_in_its_commit(writer, make_spans(1), second_commit_spans=4)
     few = asyncio.create_task(pipeline.consume(make_spans(2, trace=2)))
     await asyncio.sleep(0.05)
     assert writer.started == [1], "a second commit started for too few spans"
@@ -213,7 +213,8 @@ async def test_a_second_commit_starts_beside_the_first_once_enough_spans_wait() 
 
 
 async def test_with_one_commit_running_the_rest_waits_for_it_below_the_threshold() -> None:
-    writer, pipeline, first = await one_span_held_in_its_commit(second_commit_spans=100)
+    writer = SideBySideWriter()
+    pipeline, first = await held_in_its_commit(writer, make_spans(1), second_commit_spans=100)
     rest = [asyncio.create_task(pipeline.consume(make_spans(2, trace=t))) for t in (2, 3)]
     await asyncio.sleep(0.05)
     stopping = asyncio.create_task(pipeline.shutdown())
@@ -228,11 +229,7 @@ async def test_a_cancelled_commit_tells_its_senders_to_retry_instead_of_leaving_
     None
 ):
     writer = RecordingWriter()
-    writer.gate.clear()
-    pipeline = CommitPipeline(writer)
-    pipeline.start()
-    request = asyncio.create_task(pipeline.consume(make_spans(2)))
-    await wait_until_writing(writer)
+    pipeline, request = await held_in_its_commit(writer, make_spans(2))
     (commit,) = pipeline._commits
     commit.cancel()
     with pytest.raises(RetryLaterError, match="CancelledError"):
