@@ -27,7 +27,7 @@ from __future__ import annotations
 import array
 import sys
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -340,9 +340,29 @@ class _Write:
     new_resources: dict[int, int]
     """The content key and new id of each of ``resources``; likewise ``new_scopes``."""
     new_scopes: dict[int, int]
-    span_ids: list[int]
+    span_ids: frozenset[int]
     """Every span id of the batch, for ``RecentSpans.add`` with ``latest_start``."""
     latest_start: int
+
+    def meets(
+        self,
+        span_ids: Collection[int] = (),
+        *,
+        resources: Collection[int] = (),
+        scopes: Collection[int] = (),
+        types: Collection[tuple[str, str]] = (),
+        operations: Collection[tuple[str, str, int]] = (),
+    ) -> bool:
+        """Whether this write holds one of ``span_ids`` or adds one of the rows named
+        (resources and scopes by content key): a write prepared while this one is in
+        flight must then wait for it to end."""
+        return (
+            not self.span_ids.isdisjoint(span_ids)
+            or not self.new_resources.keys().isdisjoint(resources)
+            or not self.new_scopes.keys().isdisjoint(scopes)
+            or not set(self.types).isdisjoint(types)
+            or not set(self.operations).isdisjoint(operations)
+        )
 
     @property
     def written(self) -> TimeRange | None:
@@ -399,6 +419,16 @@ def _commit(con: duckdb.DuckDBPyConnection, write: _Write) -> None:
         raise
 
 
+def _unstored(keys: Iterable[int], stored: Mapping[int, int]) -> list[int]:
+    """The ``keys`` (of resources or scopes) not among the ``stored`` ones."""
+    return [key for key in keys if key not in stored]
+
+
+def _new_ids(keys: Iterable[int], last_id: int) -> dict[int, int]:
+    """Each of ``keys`` with an id after ``last_id``, in order."""
+    return {key: last_id + number for number, key in enumerate(keys, 1)}
+
+
 def _ids_of(
     keys: Mapping[int, object], stored: Mapping[int, int], new: Mapping[int, int]
 ) -> dict[int, int]:
@@ -407,33 +437,8 @@ def _ids_of(
     return {key: new[key] if key in new else stored[key] for key in keys}
 
 
-@dataclass(frozen=True, slots=True)
-class _InFlight:
-    """What a write being committed adds, which a write prepared meanwhile must not
-    take as stored or as not stored until that one ends."""
-
-    span_ids: frozenset[int]
-    resources: frozenset[int]
-    scopes: frozenset[int]
-    types: frozenset[tuple[str, str]]
-    operations: frozenset[tuple[str, str, int]]
-
-
 class WriterClosedError(Exception):
     """The writer was closed before the write could begin."""
-
-
-def _blocking(
-    in_flight: Mapping[int, _InFlight], span_ids: Collection[int], **wanted: Collection[object]
-) -> set[int]:
-    """The writes in flight that hold one of ``span_ids`` or would add one of the rows
-    ``wanted`` (by field of ``_InFlight``)."""
-    return {
-        number
-        for number, flight in in_flight.items()
-        if not flight.span_ids.isdisjoint(span_ids)
-        or any(not getattr(flight, name).isdisjoint(rows) for name, rows in wanted.items())
-    }
 
 
 class SpanWriter:
@@ -474,7 +479,7 @@ class SpanWriter:
         self._state = threading.Condition()
         """Guards what the writer knows is stored, ``_in_flight`` and ``_cursors``;
         notified when a write ends."""
-        self._in_flight: dict[int, _InFlight] = {}
+        self._in_flight: dict[int, _Write] = {}
         self._writes = 0
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         """Cursors of ``con`` not in use by a write; the writer closes them."""
@@ -551,46 +556,38 @@ class SpanWriter:
                     self._state.notify_all()
         return write.written
 
-    def _wait_for(self, writes: set[int]) -> None:
-        """Wait (holding ``_state``) until none of ``writes`` is in flight."""
+    def _wait_for_writes_meeting(self, *span_ids: Collection[int], **rows: Collection[Any]) -> bool:
+        """Wait (holding ``_state``) until no write in flight now that ``meets`` these
+        span ids or rows is still in flight; whether there was one."""
+        writes = {n for n, write in self._in_flight.items() if write.meets(*span_ids, **rows)}
         self._state.wait_for(lambda: writes.isdisjoint(self._in_flight))
+        return bool(writes)
 
     def _prepare(self, batch: SpanBatch, cursor: duckdb.DuckDBPyConnection) -> tuple[int, _Write]:
         """What to insert of ``batch``, in flight under the number returned (in turn)."""
         _check_times(batch)
         ids = _ids(batch.table)
-        span_ids = _integers(ids.column("span"))
+        span_ids = frozenset(_integers(ids.column("span")))
         start_range = _start_range(batch)
         with self._state:
-            overlapping = _blocking(self._in_flight, span_ids)
-            may_be_stored = bool(overlapping) or (
+            may_be_stored = self._wait_for_writes_meeting(span_ids) or (
                 bool(span_ids) and self._recent.may_be_stored(span_ids, start_range["low"])
             )
-            self._wait_for(overlapping)
         # Read outside a transaction: what is committed, every write it might meet included.
         stored_seqs = (
             _run(cursor, _STORED_SEQS, start_range, batch_ids=ids) if may_be_stored else []
         )
         to_store = plan(ids, [seq for (seq,) in stored_seqs])
         with self._state:
-            self._wait_for(
-                _blocking(
-                    self._in_flight,
-                    (),
-                    resources=[k for k in batch.resources if k not in self._resource_ids],
-                    scopes=[k for k in batch.scopes if k not in self._scope_ids],
-                )
+            self._wait_for_writes_meeting(
+                resources=_unstored(batch.resources, self._resource_ids),
+                scopes=_unstored(batch.scopes, self._scope_ids),
             )
-            new_resources = {
-                key: self._last_resource_id + number + 1
-                for number, key in enumerate(
-                    k for k in batch.resources if k not in self._resource_ids
-                )
-            }
-            new_scopes = {
-                key: self._last_scope_id + number + 1
-                for number, key in enumerate(k for k in batch.scopes if k not in self._scope_ids)
-            }
+            # Asked again: a write waited for may have stored some of them.
+            new_resources = _new_ids(
+                _unstored(batch.resources, self._resource_ids), self._last_resource_id
+            )
+            new_scopes = _new_ids(_unstored(batch.scopes, self._scope_ids), self._last_scope_id)
             self._last_resource_id += len(new_resources)
             self._last_scope_id += len(new_scopes)
             resources = _ids_of(batch.resources, self._resource_ids, new_resources)
@@ -602,7 +599,7 @@ class SpanWriter:
             spans = _new_spans(batch, ids, to_store, resources, scopes, self._set_ids)
             types, operations = spans.types, _operations(spans.table)
         with self._state:
-            self._wait_for(_blocking(self._in_flight, (), types=types, operations=operations))
+            self._wait_for_writes_meeting(types=types, operations=operations)
             write = _Write(
                 spans,
                 to_store.traces,
@@ -619,13 +616,7 @@ class SpanWriter:
             )
             number = self._writes
             self._writes += 1
-            self._in_flight[number] = _InFlight(
-                frozenset(span_ids),
-                frozenset(new_resources),
-                frozenset(new_scopes),
-                frozenset(write.types),
-                frozenset(write.operations),
-            )
+            self._in_flight[number] = write
         return number, write
 
     def _set_ids(self, common: pa.Array) -> tuple[pa.Array, dict[str, int]]:
