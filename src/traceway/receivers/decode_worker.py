@@ -88,7 +88,10 @@ def _receive_exactly(sock: socket.socket, size: int) -> bytearray:
 
 def serve(sock: socket.socket, screens: BatchScreens) -> None:
     """Decode requests from ``sock`` until the pool closes it."""
-    send_message(sock, READY)
+    try:
+        send_message(sock, READY)
+    except OSError:
+        return  # the pool stopped while this worker started (a server that failed to)
     while True:
         try:
             body_format = bytes(receive_message(sock))

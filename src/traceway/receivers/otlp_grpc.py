@@ -12,6 +12,7 @@ import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from traceway.access import token_matches
+from traceway.http_listener import listen_tcp
 from traceway.pipeline.api import RejectedSpansError, RetryLaterError, SpanConsumer
 from traceway.receivers.decode_pool import InlineDecoder, SpanDecoder
 from traceway.receivers.otlp_decode import OtlpDecodeError, export_response
@@ -100,14 +101,24 @@ class OtlpGrpcReceiver:
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (0 for any free port) and return the bound port."""
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        if self._tls is None:
-            bound = self._server.add_insecure_port(address)
-        else:
-            cert, key = self._tls
-            credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
-            bound = self._server.add_secure_port(address, credentials)
+        if port != 0:
+            # Tried first with a plain socket: where the port is taken, gRPC logs its own
+            # error line and, depending on its version, returns 0 or raises RuntimeError.
+            try:
+                listen_tcp(host, port).close()
+            except OSError as exc:
+                raise OSError(f"{exc} (OTLP/gRPC)") from exc
+        try:
+            if self._tls is None:
+                bound = self._server.add_insecure_port(address)
+            else:
+                cert, key = self._tls
+                credentials = grpc.ssl_server_credentials([(key.read_bytes(), cert.read_bytes())])
+                bound = self._server.add_secure_port(address, credentials)
+        except RuntimeError as exc:  # taken in between
+            raise OSError(f"cannot listen on {address} (OTLP/gRPC): {exc}") from exc
         if bound == 0:
-            raise OSError(f"cannot listen for OTLP/gRPC on {address}: the port is in use")
+            raise OSError(f"cannot listen on {address} (OTLP/gRPC): the port is in use")
         await self._server.start()
         self._started = True
         return bound
