@@ -88,7 +88,7 @@ def rate(maximum: float) -> Callable[[str], float]:
             value = 0.0
         if not 0 < value <= maximum:
             raise argparse.ArgumentTypeError(
-                f"{text!r} is not a rate between 0 and {maximum:g} per second"
+                f"{text!r} is not a rate above 0 and at most {maximum:g} per second"
             )
         return value
 
