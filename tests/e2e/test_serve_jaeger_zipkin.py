@@ -415,6 +415,8 @@ def test_receivers_can_be_turned_off(tmp_path: Path) -> None:
 
 def test_the_banner_names_every_endpoint(serve: ServeProcess) -> None:
     output = serve.stop()
+    assert f"UI          http://127.0.0.1:{serve.port}\n" in output
+    assert f"API         http://127.0.0.1:{serve.port}/api/services" in output
     assert f"http://127.0.0.1:{serve.jaeger_thrift_http_port}/api/traces" in output
     assert f"127.0.0.1:{serve.jaeger_agent_compact_port} (compact)" in output
     assert f"127.0.0.1:{serve.jaeger_agent_binary_port} (binary)" in output

@@ -433,6 +433,7 @@ def _banner(config: ServeConfig, bound: BoundAddresses) -> str:
             f"  OTLP/gRPC   {grpc_url}",
             f"  OTLP/HTTP   {bound.url(bound.otlp_http_port)}/v1/traces",
             *_legacy_lines(bound),
+            f"  UI          {bound.url(bound.port)}",
             f"  API         {bound.url(bound.port)}/api/services (Jaeger-compatible)",
             f"  traces      up to {config.max_trace_spans:,} spans each in the UI and API",
             f"  decoding    {_decoding_text(config.decode_workers)}",
