@@ -73,7 +73,7 @@ def test_the_banner_says_where_everything_is_and_what_to_try() -> None:
     assert "UI          http://127.0.0.1:16686" in text
     assert "curl -i http://127.0.0.1:8080/user/1" in text
     assert '/login -d \'{"username": "alice", "password": "wonderland"}\'' in text
-    assert "shipping-service  127.0.0.1:50054  gRPC, grpc.aio DOWN (--down)" in text
+    assert "shipping-service  127.0.0.1:50054  gRPC, grpc.aio DOWN" in text
     assert "fault       shipping: down" in text
 
 

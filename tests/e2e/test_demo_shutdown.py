@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import httpx
@@ -41,3 +44,32 @@ def test_ctrl_c_right_after_requests_loses_no_span(tmp_path: Path) -> None:
             assert len(response.json()["data"][0]["spans"]) == USER_TRACE_SPANS
     finally:
         serve.stop()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_second_ctrl_c_stops_everything_at_once(tmp_path: Path) -> None:
+    demo = start_demo(tmp_path, "--memory")
+    pids = [demo.ready["backend_pid"]]
+    pids += [service["pid"] for service in demo.ready["services"].values() if service["pid"]]
+    assert demo.process.stdout is not None
+    demo.process.send_signal(signal.SIGINT)
+    output = ""
+    while "traceway demo: stopping (" not in output:  # the orderly stop has begun
+        line = demo.process.stdout.readline()
+        assert line, output
+        output += line
+    output += demo.stop()  # the second Ctrl-C
+
+    assert "traceway demo: stopping now, without waiting" in output
+    assert "traceway demo: stopped" in output
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in pids), "a part of the demo still runs"

@@ -25,7 +25,7 @@ __all__ = ["add_parser", "config_from", "run"]
 _EPILOG = f"""\
 faults (also from each service's environment, as TRACEWAY_FAULT_<SERVICE>_ERROR_RATE,
 _LATENCY and _DOWN; services: {", ".join(SERVICES)}):
-  --fault auth.error=0.2            auth-service fails 20% of its requests (also 20%)
+  --fault auth.error=0.2            auth-service fails 20% of its requests (or auth.error=20%)
   --fault partner.error=0.3         the shipping partner answers 503 to 30% of requests
   --fault order.latency=200ms±50ms  order-service takes 150-250ms longer (or 200ms+-50ms)
   --down shipping                   shipping-service is not started: its callers fail
@@ -179,7 +179,9 @@ async def _run(config: DemoConfig) -> int:
 
     def on_signal() -> None:
         if stop.is_set():
-            supervisor.sink.say("traceway demo: stopping now, without waiting")
+            supervisor.sink.say(
+                "traceway demo: stopping now, without waiting (spans not yet stored are lost)"
+            )
             force.set()
             return
         supervisor.sink.say(

@@ -34,7 +34,7 @@ def banner(config: DemoConfig, ports: Mapping[str, Any], addresses: Mapping[str,
     ]
     for process in topology.SERVICES[1:]:
         address = addresses[process.address_variable]
-        state = " DOWN (--down)" if config.faults.of(process.name).down else ""
+        state = " DOWN" if config.faults.of(process.name).down else ""
         lines.append(f"  {process.service_name:<17} {address:<16} {process.description}{state}")
     for line in config.faults.describe():
         lines.append(f"  fault       {line}")
