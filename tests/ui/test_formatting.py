@@ -8,7 +8,9 @@ from traceway.ui.formatting import (
     PALETTE_SIZE,
     colour_indexes,
     colour_of,
+    format_count,
     format_duration,
+    format_number,
     format_percent,
     format_rate,
     format_utc,
@@ -47,6 +49,16 @@ def test_percentages_and_rates() -> None:
         "100%",
     ]
     assert [format_rate(r) for r in (12.34, 0.5, 1 / 3600)] == ["12.3/s", "30/min", "1/h"]
+
+
+def test_counts_group_thousands_and_agree_with_their_number() -> None:
+    assert [format_number(n) for n in (7, 60_000)] == ["7", "60,000"]
+    assert [format_count(n, "span") for n in (0, 1, 2, 60_000)] == [
+        "0 spans",
+        "1 span",
+        "2 spans",
+        "60,000 spans",
+    ]
 
 
 def test_service_colours_follow_the_sorted_names_and_wrap() -> None:

@@ -122,6 +122,8 @@ async def test_trace_page_shows_the_header(client: httpx.AsyncClient) -> None:
     assert '<dd id="trace-span-count">3</dd>' in html
     assert '<dd id="trace-depth">3</dd>' in html
     assert '<dd id="trace-errors" class="has-errors">1</dd>' in html
+    assert 'title="gateway: 2 spans"' in html
+    assert 'title="order: 1 span, 1 error"' in html
     assert '<dd id="trace-duration">120 ms</dd>' in html
     assert f'data-ns="{CHECKOUT_START}"' in html
     assert f'href="/ui-api/traces/{CHECKOUT}/otlp.json"' in html

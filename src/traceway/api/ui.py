@@ -79,6 +79,8 @@ def _templates() -> Jinja2Templates:
         duration=formatting.format_duration,
         utc=formatting.format_utc,
         percent=formatting.format_percent,
+        number=formatting.format_number,
+        counted=formatting.format_count,
         rate=formatting.format_rate,
         datetime_input=datetime_input,
     )

@@ -10,7 +10,9 @@ __all__ = [
     "PALETTE_SIZE",
     "colour_indexes",
     "colour_of",
+    "format_count",
     "format_duration",
+    "format_number",
     "format_percent",
     "format_rate",
     "format_utc",
@@ -44,6 +46,16 @@ def format_utc(ns: int, *, with_date: bool = True) -> str:
     text = moment.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
     text = f"{text}.{moment.microsecond // 1000:03d}"
     return f"{text} UTC" if with_date else text
+
+
+def format_number(count: int) -> str:
+    """``7``, ``60,000``."""
+    return f"{count:,}"
+
+
+def format_count(count: int, noun: str) -> str:
+    """``1 span``, ``60,000 spans``: ``noun`` is singular, and takes an s."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def format_percent(fraction: float) -> str:

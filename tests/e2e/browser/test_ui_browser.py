@@ -199,7 +199,7 @@ def test_services_page_lists_rates_and_percentiles(page: Any, ui_server: Server)
 def test_a_10000_span_trace_renders_only_visible_rows(page: Any, ui_server: Server) -> None:
     server, sent = ui_server
     open_trace(page, server, sent.big_trace)
-    assert page.text_content("#trace-span-count") == "10000"
+    assert page.text_content("#trace-span-count") == "10,000"
     assert page.locator(".row").count() < 100
     screenshot(page, "trace-10000-spans")
     viewport = page.locator("#wf-viewport")
