@@ -13,11 +13,12 @@ import base64
 import binascii
 import hmac
 import ipaddress
-import json
+from collections.abc import Callable
 
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["TokenAuth", "is_loopback", "token_matches"]
+__all__ = ["TokenAuth", "is_loopback", "status_refusal", "token_matches"]
 
 # Paths a load balancer or supervisor probes without credentials.
 _OPEN_PATHS = frozenset({"/healthz"})
@@ -48,14 +49,30 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class TokenAuth:
-    """Pure ASGI middleware: HTTP requests without the token get 401."""
+def status_refusal(message: str) -> Response:
+    """A 401 shaped as OTLP/HTTP shapes its errors: a ``google.rpc.Status`` (16 is
+    UNAUTHENTICATED)."""
+    return JSONResponse({"code": 16, "message": message}, status_code=401)
 
-    def __init__(self, app: ASGIApp, token: str, *, realm: str, allow_basic: bool) -> None:
+
+class TokenAuth:
+    """Pure ASGI middleware: HTTP requests without the token get 401, in the shape
+    ``refusal`` gives the message (the receivers' and the Jaeger API's differ)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str,
+        *,
+        realm: str,
+        allow_basic: bool,
+        refusal: Callable[[str], Response] = status_refusal,
+    ) -> None:
         self._app = app
         self._token = token
         self._realm = realm
         self._allow_basic = allow_basic
+        self._refusal = refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in _OPEN_PATHS:
@@ -72,16 +89,6 @@ class TokenAuth:
             f"missing or wrong credentials for the {self._realm}: "
             f"send 'Authorization: Bearer <token>'"
         )
-        body = json.dumps({"code": 16, "message": message}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", f'{challenge} realm="{self._realm}"'.encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        response = self._refusal(message)
+        response.headers["www-authenticate"] = f'{challenge} realm="{self._realm}"'
+        await response(scope, receive, send)

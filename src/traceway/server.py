@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 
 from traceway.access import TokenAuth, is_loopback
 from traceway.api.app import create_api_app
+from traceway.api.errors import error_response
 from traceway.http_listener import HttpListener, listen_tcp
 from traceway.pipeline.api import SpanConsumer
 from traceway.pipeline.commit import DEFAULT_MAX_QUEUE_SPANS, CommitPipeline
@@ -139,11 +140,25 @@ def _port_hint(exc: OSError, option: str) -> OSError:
     return OSError(f"{exc} (use --{option} PORT for another port, 0 for any free one, or off)")
 
 
-def _guarded(app: ASGIApp, token: str | None, realm: str) -> ASGIApp:
-    """``app`` behind the token, if one is set; the UI also takes Basic auth."""
+def _guarded_ingest(app: ASGIApp, token: str | None) -> ASGIApp:
+    """A receiver's ``app`` behind the ingest token, if one is set."""
     if token is None:
         return app
-    return TokenAuth(app, token, realm=realm, allow_basic=realm.endswith("UI and API"))
+    return TokenAuth(app, token, realm="traceway ingest", allow_basic=False)
+
+
+def _guarded_reads(app: ASGIApp, token: str | None) -> ASGIApp:
+    """The UI and API behind the UI token, if one is set: a browser may answer with Basic
+    auth, and a refusal comes in the Jaeger API's error envelope."""
+    if token is None:
+        return app
+    return TokenAuth(
+        app,
+        token,
+        realm="traceway UI and API",
+        allow_basic=True,
+        refusal=lambda message: error_response(401, message),
+    )
 
 
 class TracewayServer:
@@ -186,17 +201,13 @@ class TracewayServer:
         # event loop backend and starts a thread (~25 ms), better here than in a request.
         await run_in_threadpool(query.get_services)
         api_port = await self._start_http(
-            _guarded(create_api_app(query), ui_token, "traceway UI and API"), config.port
+            _guarded_reads(create_api_app(query), ui_token), config.port
+        )
+        otlp_http = create_otlp_http_app(
+            ingest, max_request_bytes=config.max_request_bytes, decoder=decoder
         )
         otlp_http_port = await self._start_http(
-            _guarded(
-                create_otlp_http_app(
-                    ingest, max_request_bytes=config.max_request_bytes, decoder=decoder
-                ),
-                ingest_token,
-                "traceway ingest",
-            ),
-            config.otlp_http_port,
+            _guarded_ingest(otlp_http, ingest_token), config.otlp_http_port
         )
         otlp_grpc = OtlpGrpcReceiver(
             ingest,
@@ -212,14 +223,14 @@ class TracewayServer:
         if config.jaeger_thrift_http_port is not None:
             app = create_jaeger_http_app(ingest, max_request_bytes=config.max_request_bytes)
             jaeger_http_port = await self._start_http(
-                _guarded(app, ingest_token, "traceway ingest"),
+                _guarded_ingest(app, ingest_token),
                 config.jaeger_thrift_http_port,
                 "jaeger-thrift-http-port",
             )
         if config.zipkin_port is not None:
             app = create_zipkin_http_app(ingest, max_request_bytes=config.max_request_bytes)
             zipkin_port = await self._start_http(
-                _guarded(app, ingest_token, "traceway ingest"), config.zipkin_port, "zipkin-port"
+                _guarded_ingest(app, ingest_token), config.zipkin_port, "zipkin-port"
             )
         compact_port = binary_port = None
         if ingest_token is None:  # a UDP datagram cannot carry the token

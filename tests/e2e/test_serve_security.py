@@ -68,7 +68,10 @@ def test_tokens_guard_ingest_and_the_ui(tmp_path: Path) -> None:
     try:
         url = f"{serve.otlp_http}/v1/traces"
         protobuf = {"Content-Type": "application/x-protobuf"}
-        assert httpx.post(url, content=b"", headers=protobuf).status_code == 401
+        refused = httpx.post(url, content=b"", headers=protobuf)
+        assert refused.status_code == 401
+        assert refused.json()["code"] == 16  # OTLP's shape: a google.rpc.Status
+        assert refused.headers["www-authenticate"] == 'Bearer realm="traceway ingest"'
         wrong = {**protobuf, "Authorization": "Bearer nope"}
         assert httpx.post(url, content=b"", headers=wrong).status_code == 401
         zipkin = f"http://127.0.0.1:{serve.zipkin_port}/api/v2/spans"
@@ -87,7 +90,13 @@ def test_tokens_guard_ingest_and_the_ui(tmp_path: Path) -> None:
         by_http = send_one_span(HttpSpanExporter(endpoint=url, headers=headers), "http-sender")
 
         api = f"{serve.api}/api/traces/{by_grpc}"
-        assert httpx.get(api).status_code == 401
+        refused = httpx.get(api)
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"] == 'Basic realm="traceway UI and API"'
+        # Jaeger's shape, which Grafana's Jaeger data source shows the message of.
+        assert refused.json()["data"] is None
+        assert refused.json()["errors"][0]["code"] == 401
+        assert "missing or wrong credentials" in refused.json()["errors"][0]["msg"]
         assert httpx.get(api, headers={"Authorization": "Bearer nope"}).status_code == 401
         bearer = {"Authorization": f"Bearer {UI_TOKEN}"}
         assert httpx.get(api, headers=bearer).status_code == 200
