@@ -101,6 +101,9 @@ def test_endpoints_default_to_loopback_and_get_signal_paths_over_http() -> None:
 
 def test_exporters_follow_otel_exporter_variables() -> None:
     assert exporters_enabled(None, "traces", {})
+    assert not exporters_enabled(None, "metrics", {})  # traceway serve takes no metrics
+    assert exporters_enabled(None, "metrics", {"OTEL_METRICS_EXPORTER": "otlp"})
+    assert exporters_enabled(True, "metrics", {})
     assert not exporters_enabled(None, "metrics", {"OTEL_METRICS_EXPORTER": "none"})
     assert exporters_enabled(None, "traces", {"OTEL_TRACES_EXPORTER": "console, otlp"})
     assert not exporters_enabled(False, "traces", {})

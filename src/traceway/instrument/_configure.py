@@ -117,7 +117,8 @@ def configure(
     ``OTEL_EXPORTER_OTLP[_TRACES|_METRICS]_PROTOCOL``, else grpc; ``headers`` to
     ``OTEL_EXPORTER_OTLP_HEADERS``; ``sample_rate`` (parent-based trace-id ratio, default
     1.0) to ``OTEL_TRACES_SAMPLER``/``_ARG``; ``traces``/``metrics`` (export over OTLP) to
-    ``OTEL_TRACES_EXPORTER``/``OTEL_METRICS_EXPORTER``; ``logs`` ("text"/"json": add a
+    ``OTEL_TRACES_EXPORTER``/``OTEL_METRICS_EXPORTER`` (metrics: off unless asked, since
+    traceway serve takes traces only); ``logs`` ("text"/"json": add a
     root handler, see instrument_logging) to ``TRACEWAY_LOG_FORMAT``.
 
     ``span_processors`` are added as given, ``span_exporters`` behind a

@@ -106,15 +106,24 @@ def otlp_endpoint(
     return f"{base.rstrip('/')}/v1/{signal}"
 
 
+_DEFAULT_EXPORTERS: dict[Signal, str] = {"traces": "otlp", "metrics": "none"}
+"""OpenTelemetry's default is ``otlp`` for both; traceway serve stores traces only, and
+refused every metrics export with an error in the service's log, so metrics go out over
+OTLP only when asked (to a Collector, say)."""
+
+
 def exporters_enabled(
     enabled: bool | None, signal: Signal, environ: Mapping[str, str] = os.environ
 ) -> bool:
-    """The argument, else whether ``OTEL_{SIGNAL}_EXPORTER`` names ``otlp`` (its default)."""
+    """The argument, else whether ``OTEL_{SIGNAL}_EXPORTER`` names ``otlp`` (by default:
+    for traces yes, for metrics no)."""
     if enabled is not None:
         return enabled
     names = {
         name.strip().lower()
-        for name in environ.get(f"OTEL_{signal.upper()}_EXPORTER", "otlp").split(",")
+        for name in environ.get(
+            f"OTEL_{signal.upper()}_EXPORTER", _DEFAULT_EXPORTERS[signal]
+        ).split(",")
         if name.strip()
     }
     return "otlp" in names
