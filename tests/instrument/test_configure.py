@@ -93,6 +93,7 @@ def test_spans_of_a_forked_child_arrive_with_the_childs_pid(
     result = _run("fork", _env(otlp_receiver))
 
     assert result.returncode == 0, result.stderr
+    assert "child configure same handle True" in result.stdout
     child_pid = int(result.stdout.split("child pid ")[1].split()[0])
     child = otlp_receiver.span("child work")
     parent = otlp_receiver.span("parent after fork")

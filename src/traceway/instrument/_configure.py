@@ -57,11 +57,16 @@ _logger = logging.getLogger("traceway.instrument")
 TESTING_PROVIDER_MARK = "traceway_testing"
 
 
+_PER_PROCESS = frozenset({"process.pid", "process.parent_pid", "service.instance.id"})
+"""Resource attributes a forked worker has of its own (the SDK makes an instance id per
+process), where its configure() call is the same call as its parent's."""
+
+
 @dataclass(frozen=True)
 class _Setup:
     """Everything configure() resolved; two calls are the same call if these are equal."""
 
-    resource: Resource
+    resource: Resource = field(compare=False)
     sampler_description: str
     traces_endpoint: str | None
     traces_protocol: OTLPProtocol
@@ -76,11 +81,18 @@ class _Setup:
     sampler: Sampler = field(compare=False)
 
     def differences(self, other: _Setup) -> list[str]:
-        return [
+        found = [
             f.name
             for f in fields(self)
             if f.compare and getattr(self, f.name) != getattr(other, f.name)
         ]
+        if _lasting(self.resource) != _lasting(other.resource):
+            found.insert(0, "resource")
+        return found
+
+
+def _lasting(resource: Resource) -> dict[str, object]:
+    return {k: v for k, v in resource.attributes.items() if k not in _PER_PROCESS}
 
 
 _lock = threading.Lock()

@@ -60,6 +60,9 @@ def main(mode: str) -> None:
         handle.force_flush()  # the parent's exporter connects before the fork
         pid = os.fork()
         if pid == 0:
+            # As a pre-forking server's post-fork hook would: the same call, another pid.
+            again = instrument.configure(service_version="1.2.3", environment="test")
+            print(f"child configure same handle {again is handle}", flush=True)
             _work("child work")
             print(f"child pid {os.getpid()}", flush=True)
             sys.exit(0)
