@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -118,6 +119,17 @@ async def test_routes_under_mounts_get_the_whole_template(spans: CapturedSpans) 
     order = spans.one("GET /api/v1/orders/{order_id}")
     assert order.attributes["http.route"] == "/api/v1/orders/{order_id}"
     assert order.attributes["url.path"] == "/api/v1/orders/17"
+
+
+async def test_mounts_are_found_through_middleware_wrapped_around_the_app(
+    spans: CapturedSpans,
+) -> None:
+    app = instrument_asgi(GZipMiddleware(make_app()))
+    async with serving(app) as url, httpx.AsyncClient() as client:
+        await client.get(f"{url}/api/v1/orders/17")
+
+    order = spans.one("GET /api/v1/orders/{order_id}")
+    assert order.attributes["http.route"] == "/api/v1/orders/{order_id}"
 
 
 async def test_works_through_add_middleware_too(spans: CapturedSpans) -> None:

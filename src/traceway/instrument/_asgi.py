@@ -57,8 +57,7 @@ class TracingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # Inside Starlette's stack scope["app"] is the application; around it, self.app is.
-        routes_owner = scope.get("app", self.app)
+        routes_owner = _routes_owner(scope, self.app)
         method, attributes = method_and_attributes(scope.get("method", ""))
         attributes.update(_request_attributes(scope))
         parent = propagate.extract(scope, getter=_GETTER)
@@ -94,6 +93,27 @@ class TracingMiddleware:
                 if failure is None and status_code is not None and status_code >= 500:
                     span.set_attribute("error.type", str(status_code))
                     span.set_status(Status(StatusCode.ERROR))
+
+
+_MAX_WRAPPERS = 32
+
+
+def _routes_owner(scope: Scope, app: ASGIApp) -> object:
+    """The application whose routes Starlette matches the request against.
+
+    Inside Starlette's stack (``add_middleware``) that is ``scope["app"]``. Around it,
+    other middleware may wrap the application first; each of Starlette's keeps what it
+    wraps as ``.app``, down to the one with ``.routes``.
+    """
+    if "app" in scope:
+        return scope["app"]
+    found: object = app
+    for _ in range(_MAX_WRAPPERS):
+        inner = getattr(found, "app", None)
+        if hasattr(found, "routes") or inner is None:
+            break
+        found = inner
+    return found
 
 
 def instrument_asgi(app: ASGIApp, *, tracer_provider: TracerProvider | None = None) -> ASGIApp:
