@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -97,3 +98,58 @@ def test_generators_and_nameless_blocks_are_refused() -> None:
         traced()(rows)
     with pytest.raises(TypeError, match="span name"), traced():
         pass
+
+
+async def test_one_traced_object_entered_by_two_tasks_ends_each_ones_span(
+    spans: CapturedSpans, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = traced("shared")
+    both_open = asyncio.Event()
+    first_done = asyncio.Event()
+
+    async def first() -> None:
+        async with shared as span:
+            span.set_attribute("worker", 1)
+            await both_open.wait()
+        first_done.set()
+
+    async def second() -> None:
+        async with shared as span:
+            span.set_attribute("worker", 2)
+            both_open.set()
+            await first_done.wait()  # the span opened last ends last
+
+    await asyncio.gather(first(), second())
+
+    one, two = spans.one("shared", worker=1), spans.one("shared", worker=2)
+    assert one.end_time_unix_nano < two.end_time_unix_nano
+    assert "Failed to detach context" not in caplog.text
+
+
+def test_one_traced_object_entered_by_two_threads_ends_each_ones_span(
+    spans: CapturedSpans,
+) -> None:
+    shared = traced("shared")
+    both_open = threading.Barrier(2)
+    first_done = threading.Event()
+
+    def first() -> None:
+        with shared as span:
+            span.set_attribute("worker", 1)
+            both_open.wait(timeout=10)
+        first_done.set()
+
+    def second() -> None:
+        with shared as span:
+            span.set_attribute("worker", 2)
+            both_open.wait(timeout=10)
+            first_done.wait(timeout=10)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    one, two = spans.one("shared", worker=1), spans.one("shared", worker=2)
+    assert one.end_time_unix_nano < two.end_time_unix_nano

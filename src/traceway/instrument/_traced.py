@@ -15,7 +15,8 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
@@ -65,20 +66,26 @@ def _span(name: str, attributes: dict[str, AttributeValue]) -> Iterator[Span]:
             raise
 
 
+_Open = tuple[tuple["Traced", AbstractContextManager[Span]], ...]
+_OPEN: ContextVar[_Open] = ContextVar("traceway_traced_open", default=())
+"""The spans ``with traced(...)`` opened in this context (thread, asyncio task), by the
+object that opened them: one object may be entered by several tasks or threads at once,
+and each ``with`` must end its own span."""
+
+
 class Traced:
     """A span factory: a context manager (a new span per ``with``) and a decorator."""
 
     def __init__(self, name: str | None, attributes: dict[str, AttributeValue]) -> None:
         self._name = name
         self._attributes = attributes
-        self._open: list[Any] = []
 
     def __enter__(self) -> Span:
         if self._name is None:
             raise TypeError("traced() needs a span name when used as a context manager")
         manager = _span(self._name, self._attributes)
         span = manager.__enter__()
-        self._open.append(manager)
+        _OPEN.set((*_OPEN.get(), (self, manager)))
         return span
 
     def __exit__(
@@ -87,7 +94,12 @@ class Traced:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool | None:
-        return cast(bool | None, self._open.pop().__exit__(exc_type, exc, traceback))
+        opened = _OPEN.get()
+        for at in range(len(opened) - 1, -1, -1):
+            if opened[at][0] is self:
+                _OPEN.set(opened[:at] + opened[at + 1 :])
+                return opened[at][1].__exit__(exc_type, exc, traceback)
+        raise RuntimeError("a traced() block ended that was not entered in this context")
 
     async def __aenter__(self) -> Span:
         return self.__enter__()
