@@ -247,3 +247,59 @@ async def call_aio(
     if kind == "stream_unary":
         return await channel.stream_unary(method)(iter([command, b"!"]), **kwargs)
     return [r async for r in channel.stream_stream(method)(iter([command]), **kwargs)]
+
+
+# --- responses that cannot be serialized ---------------------------------------------
+
+STRICT_SERVICE = "traceway.test.Strict"
+STRICT_UNARY = f"/{STRICT_SERVICE}/Unary"
+STRICT_STREAM = f"/{STRICT_SERVICE}/Stream"
+
+
+def strict_bytes(response: object) -> bytes:
+    """A response serializer that refuses all but bytes, as a protobuf one refuses None."""
+    if not isinstance(response, bytes):
+        raise TypeError(f"cannot serialize a {type(response).__name__}")
+    return response
+
+
+def _reply(request: bytes) -> bytes | None:
+    return None if request == b"none" else request
+
+
+def _strict(unary: Any, stream: Any) -> grpc.GenericRpcHandler:
+    return grpc.method_handlers_generic_handler(
+        STRICT_SERVICE,
+        {
+            "Unary": grpc.unary_unary_rpc_method_handler(unary, response_serializer=strict_bytes),
+            "Stream": grpc.unary_stream_rpc_method_handler(
+                stream, response_serializer=strict_bytes
+            ),
+        },
+    )
+
+
+def strict_sync_handlers() -> grpc.GenericRpcHandler:
+    """Unary and Stream: the request back, or (for ``none``) None, which cannot be sent."""
+
+    def unary(request: bytes, context: grpc.ServicerContext) -> bytes | None:
+        return _reply(request)
+
+    def stream(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes | None]:
+        yield request
+        yield _reply(request)
+
+    return _strict(unary, stream)
+
+
+def strict_aio_handlers() -> grpc.GenericRpcHandler:
+    """``strict_sync_handlers`` for grpc.aio: a coroutine and an async generator."""
+
+    async def unary(request: bytes, context: Any) -> bytes | None:
+        return _reply(request)
+
+    async def stream(request: bytes, context: Any) -> AsyncIterator[bytes | None]:
+        yield request
+        yield _reply(request)
+
+    return _strict(unary, stream)

@@ -20,10 +20,13 @@ from tests.instrument.grpc.grpc_echo import (
     SERVER_STREAM,
     SERVICE,
     STREAM_REPLIES,
+    STRICT_STREAM,
+    STRICT_UNARY,
     UNARY,
     WRITER_STREAM,
     Observed,
     call_aio,
+    strict_aio_handlers,
 )
 from tests.instrument.grpc.grpc_telemetry import Telemetry, one
 from traceway.instrument.grpc import aio_client_interceptors, aio_server_interceptor
@@ -522,3 +525,48 @@ async def test_abort_keeps_its_trailing_metadata(
     assert ("x-reason", "quota") in tuple(raised.value.trailing_metadata())
     server = one(await telemetry.async_wait_for_spans(2), SpanKind.SERVER)
     assert server.attributes["rpc.grpc.status_code"] == 7
+
+
+@pytest.mark.parametrize("method", [STRICT_UNARY, STRICT_STREAM])
+async def test_a_response_that_cannot_be_serialized_fails_the_server_span(
+    method: str, telemetry: Telemetry, start_aio_server: Any, open_aio_channel: OpenChannel
+) -> None:
+    port = await start_aio_server(
+        [aio_server_interceptor(**telemetry.providers)], handlers=[strict_aio_handlers()]
+    )
+    channel = open_aio_channel(port)
+
+    async def call(request: bytes) -> Any:
+        if method == STRICT_UNARY:
+            return await channel.unary_unary(method)(request)
+        return [r async for r in channel.unary_stream(method)(request)]
+
+    assert await call(b"ok") in (b"ok", [b"ok", b"ok"])  # serialized with its span open
+    with pytest.raises(grpc.RpcError) as raised:
+        await call(b"none")
+
+    assert raised.value.code() is grpc.StatusCode.UNKNOWN  # as grpc.aio answers it
+    spans = await telemetry.async_wait_for_spans(2)
+    ok, failed = sorted(spans, key=lambda s: s.end_time or 0)
+    assert ok.attributes["rpc.grpc.status_code"] == 0
+    assert failed.attributes["rpc.grpc.status_code"] == 2
+    assert failed.status.status_code is StatusCode.ERROR
+    assert [e.attributes["exception.type"] for e in failed.events] == ["TypeError"]
+
+
+async def test_the_response_hook_runs_only_for_calls_that_succeed(
+    telemetry: Telemetry, start_aio_server: Any, open_aio_channel: OpenChannel
+) -> None:
+    def response_hook(span: Any, response: Any) -> None:
+        span.set_attribute("test.response", repr(response))
+
+    interceptor = aio_server_interceptor(**telemetry.providers, response_hook=response_hook)
+    channel = open_aio_channel(await start_aio_server([interceptor]))
+
+    with pytest.raises(grpc.RpcError):
+        await call_aio(channel, "unary_unary", b"set_code:NOT_FOUND")
+    assert await call_aio(channel, "unary_unary") == b"ok"
+
+    spans = await telemetry.async_wait_for_spans(2)
+    hooked = {s.attributes["rpc.grpc.status_code"]: "test.response" in s.attributes for s in spans}
+    assert hooked == {5: False, 0: True}

@@ -18,9 +18,12 @@ from tests.instrument.grpc.grpc_echo import (
     SERVER_STREAM,
     SERVICE,
     STREAM_REPLIES,
+    STRICT_STREAM,
+    STRICT_UNARY,
     UNARY,
     Observed,
     call_sync,
+    strict_sync_handlers,
 )
 from tests.instrument.grpc.grpc_telemetry import Telemetry, one
 from traceway.instrument.grpc import client_interceptor, server_interceptor
@@ -403,3 +406,51 @@ def test_one_handler_object_serving_many_methods_names_each_span_right(
 
     names = [s.name for s in telemetry.wait_for_spans(4)]
     assert names == ["proxy.Any/First", "proxy.Any/Second"] * 2
+
+
+@pytest.mark.parametrize("method", [STRICT_UNARY, STRICT_STREAM])
+def test_a_response_that_cannot_be_serialized_fails_the_server_span(
+    method: str, telemetry: Telemetry, start_sync_server: Any, open_sync_channel: Any
+) -> None:
+    port = start_sync_server(
+        [server_interceptor(**telemetry.providers)], handlers=[strict_sync_handlers()]
+    )
+    channel = open_sync_channel(port)
+
+    def call(request: bytes) -> Any:
+        if method == STRICT_UNARY:
+            return channel.unary_unary(method)(request)
+        return list(channel.unary_stream(method)(request))
+
+    assert call(b"ok") in (b"ok", [b"ok", b"ok"])  # serialized with its span open
+    with pytest.raises(grpc.RpcError) as raised:
+        call(b"none")
+
+    assert raised.value.code() is grpc.StatusCode.INTERNAL  # as grpc.server answers it
+    ok, failed = sorted(telemetry.wait_for_spans(2), key=lambda s: s.end_time or 0)
+    assert ok.attributes["rpc.grpc.status_code"] == 0
+    assert failed.attributes["rpc.grpc.status_code"] == 13
+    assert failed.status.status_code is StatusCode.ERROR
+    assert [e.attributes["exception.type"] for e in failed.events] == ["TypeError"]
+
+
+def test_the_response_hook_runs_only_for_calls_that_succeed(
+    telemetry: Telemetry, start_sync_server: Any, open_sync_channel: Any
+) -> None:
+    def response_hook(span: Any, response: Any) -> None:
+        span.set_attribute("test.response", repr(response))
+
+    port = start_sync_server(
+        [server_interceptor(**telemetry.providers, response_hook=response_hook)]
+    )
+    channel = open_sync_channel(port)
+
+    with pytest.raises(grpc.RpcError):
+        call_sync(channel, "unary_unary", b"set_code:NOT_FOUND")
+    with pytest.raises(grpc.RpcError):
+        call_sync(channel, "unary_unary", b"wait", timeout=0.3)
+    assert call_sync(channel, "unary_unary") == b"ok"
+
+    spans = telemetry.wait_for_spans(3)
+    hooked = {s.attributes["rpc.grpc.status_code"]: "test.response" in s.attributes for s in spans}
+    assert hooked == {5: False, 4: False, 0: True}

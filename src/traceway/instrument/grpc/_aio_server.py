@@ -14,6 +14,7 @@ from traceway.instrument.grpc._common import OK, UNKNOWN, code_value
 from traceway.instrument.grpc._server import (
     Behavior,
     Handler,
+    Serialization,
     TracedHandlers,
     begin,
     cancellation_code,
@@ -49,24 +50,31 @@ class AioTracingServerInterceptor(_AioServerInterceptor):
 
 
 def _wrap_handler(telemetry: RpcTelemetry, rpc: Rpc, handler: Handler) -> Handler:
-    """The same handler traced, its behavior still of the kind grpc.aio tests it for."""
+    """The same handler traced, its behavior still of the kind grpc.aio tests it for.
+
+    Returned and yielded responses are serialized by the traced behavior (``Serialization``);
+    those a coroutine writes with ``context.write`` still by grpc, inside the behavior.
+    """
     behavior, factory = handler_parts(handler)
+    serializer = handler.response_serializer
+    serialize = Serialization(serializer, under_aio=True) if serializer is not None else None
     traced: Callable[[Any, Any], Any]
     if handler.response_streaming:
         if inspect.iscoroutinefunction(behavior):
-            traced = _trace_coroutine(telemetry, rpc, behavior, handler)
+            traced = _trace_coroutine(telemetry, rpc, behavior, handler, None)
+            serialize = None  # context.write serializes
         elif inspect.isasyncgenfunction(behavior):
-            traced = _trace_async_generator(telemetry, rpc, behavior, handler)
+            traced = _trace_async_generator(telemetry, rpc, behavior, handler, serialize)
         else:
-            return wrap_sync_handler(telemetry, rpc, handler)
+            return wrap_sync_handler(telemetry, rpc, handler, under_aio=True)
     elif _is_async(behavior):
-        traced = _trace_coroutine(telemetry, rpc, behavior, handler)
+        traced = _trace_coroutine(telemetry, rpc, behavior, handler, serialize)
     else:
-        return wrap_sync_handler(telemetry, rpc, handler)
+        return wrap_sync_handler(telemetry, rpc, handler, under_aio=True)
     return factory(
         traced,
         request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
+        response_serializer=serializer if serialize is None else None,
     )
 
 
@@ -105,6 +113,7 @@ def _trace_coroutine(
     rpc: Rpc,
     behavior: Behavior,
     handler: Handler,
+    serialize: Serialization | None,
 ) -> Callable[[Any, Any], Awaitable[Any]]:
     """Wrap a coroutine behavior: a unary response, or a stream written with context.write."""
     request_streaming = handler.request_streaming
@@ -123,9 +132,13 @@ def _trace_coroutine(
             raise
         finally:
             otel_context.detach(token)
+        code, details = _returned_status(context)
         if not response_streaming:
-            active.on_response(result)
-        _end_returned(active, context)
+            if code == OK:
+                active.on_response(result)
+            if serialize is not None:
+                result = serialize(active, context, result)
+        active.end(code, details)
         return result
 
     return traced
@@ -136,6 +149,7 @@ def _trace_async_generator(
     rpc: Rpc,
     behavior: Behavior,
     handler: Handler,
+    serialize: Serialization | None,
 ) -> Callable[[Any, Any], AsyncIterator[Any]]:
     """Wrap an async-generator behavior; the span ends with the stream."""
     request_streaming = handler.request_streaming
@@ -155,7 +169,7 @@ def _trace_async_generator(
                     break
                 finally:
                     otel_context.detach(token)
-                yield response
+                yield response if serialize is None else serialize(active, context, response)
         except GeneratorExit:
             # Closed while suspended: grpc stopped writing because the client went away.
             active.end(cancellation_code(context))
@@ -166,14 +180,14 @@ def _trace_async_generator(
         except BaseException as exc:
             _end_failed(active, traced_context, exc)
             raise
-        _end_returned(active, context)
+        active.end(*_returned_status(context))
 
     return traced
 
 
-def _end_returned(active: ActiveRpc, context: Any) -> None:
+def _returned_status(context: Any) -> tuple[int, str | None]:
     code = code_value(context.code())
-    active.end(code, context.details() if code != OK else None)
+    return code, context.details() if code != OK else None
 
 
 def _end_failed(active: ActiveRpc, context: _TracedServicerContext, exc: BaseException) -> None:

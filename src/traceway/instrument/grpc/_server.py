@@ -13,6 +13,7 @@ from opentelemetry.context import Context
 from traceway.instrument.grpc._common import (
     CANCELLED,
     DEADLINE_EXCEEDED,
+    INTERNAL,
     OK,
     UNIMPLEMENTED,
     UNKNOWN,
@@ -29,6 +30,7 @@ else:
     Handler = grpc.RpcMethodHandler
 
 Behavior: TypeAlias = Callable[[Any, Any], Any]
+Serializer: TypeAlias = Callable[[Any], bytes]
 
 # A cancellation this close to the deadline is the deadline passing.
 _DEADLINE_SLACK_S: Final = 0.005
@@ -105,13 +107,22 @@ def handler_parts(handler: Handler) -> tuple[Behavior, Callable[..., Handler]]:
     return behavior, factory
 
 
-def wrap_sync_handler(telemetry: RpcTelemetry, rpc: Rpc, handler: Handler) -> Handler:
-    """The same handler with its (sync) behavior traced."""
+def wrap_sync_handler(
+    telemetry: RpcTelemetry, rpc: Rpc, handler: Handler, *, under_aio: bool = False
+) -> Handler:
+    """The same handler with its (sync) behavior traced; it serializes its responses itself
+    (see `serialized`)."""
     behavior, factory = handler_parts(handler)
     if getattr(behavior, "experimental_non_blocking", False):
         return handler
+    serialize = handler.response_serializer
     traced = trace_sync_behavior(
-        telemetry, rpc, behavior, handler.request_streaming, handler.response_streaming
+        telemetry,
+        rpc,
+        behavior,
+        handler.request_streaming,
+        handler.response_streaming,
+        Serialization(serialize, under_aio) if serialize is not None else None,
     )
     pool = getattr(behavior, "experimental_thread_pool", None)
     if pool is not None:
@@ -119,8 +130,32 @@ def wrap_sync_handler(telemetry: RpcTelemetry, rpc: Rpc, handler: Handler) -> Ha
     return factory(
         traced,
         request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
+        response_serializer=None,  # done by the traced behavior
     )
+
+
+class Serialization:
+    """A handler's response serializer, run by the traced behavior while the call's span is
+    open: a response that cannot be serialized fails the call after the handler returned,
+    which the span must show. grpc.server answers such a call with INTERNAL, grpc.aio
+    with UNKNOWN (it reports the exception); so does the traced behavior."""
+
+    __slots__ = ("_serialize", "_under_aio")
+
+    def __init__(self, serialize: Serializer, under_aio: bool) -> None:
+        self._serialize = serialize
+        self._under_aio = under_aio
+
+    def __call__(self, active: ActiveRpc, context: Any, response: Any) -> bytes:
+        try:
+            return self._serialize(response)
+        except Exception as exc:
+            if self._under_aio:
+                active.fail(exc, UNKNOWN)
+                raise
+            active.fail(exc, INTERNAL)
+            context.abort(grpc.StatusCode.INTERNAL, "Failed to serialize response!")
+            raise  # abort raised already
 
 
 def trace_sync_behavior(
@@ -129,6 +164,7 @@ def trace_sync_behavior(
     behavior: Behavior,
     request_streaming: bool,
     response_streaming: bool,
+    serialize: Serialization | None,
 ) -> Behavior:
     """Wrap a sync behavior: unary responses end the span on return, streams when exhausted."""
 
@@ -147,16 +183,24 @@ def trace_sync_behavior(
         finally:
             otel_context.detach(token)
         if response_streaming:
-            return _respond(active, context, result, span_context)
-        active.on_response(result)
-        end_returned(active, context)
+            return _respond(active, context, result, span_context, serialize)
+        code, details = returned_status(context)
+        if code == OK:
+            active.on_response(result)
+        if serialize is not None:
+            result = serialize(active, context, result)
+        active.end(code, details)
         return result
 
     return traced
 
 
 def _respond(
-    active: ActiveRpc, context: Any, responses: Iterator[Any], span_context: Context
+    active: ActiveRpc,
+    context: Any,
+    responses: Iterator[Any],
+    span_context: Context,
+    serialize: Serialization | None,
 ) -> Iterator[Any]:
     """Relay a handler's responses with its span current; end the span with the stream."""
     try:
@@ -168,7 +212,7 @@ def _respond(
                 break
             finally:
                 otel_context.detach(token)
-            yield response
+            yield response if serialize is None else serialize(active, context, response)
     except GeneratorExit:
         # grpc stopped pulling responses: the client went away.
         active.end(termination_code(context) or CANCELLED)
@@ -224,14 +268,19 @@ def _code_and_details(context: Any) -> tuple[int | None, str | None]:
     return code_value(code), details
 
 
-def end_returned(active: ActiveRpc, context: Any) -> None:
-    """End the span of a behavior that returned: the code it set, or why the client left."""
+def returned_status(context: Any) -> tuple[int, str | None]:
+    """The status of a call whose behavior returned: the code it set, or why the client
+    left."""
     gone = termination_code(context)
     if gone is not None:
-        active.end(gone)
-        return
+        return gone, None
     code, details = _code_and_details(context)
-    active.end(OK if code is None else code, details)
+    return OK if code is None else code, details
+
+
+def end_returned(active: ActiveRpc, context: Any) -> None:
+    """End the span of a behavior that returned."""
+    active.end(*returned_status(context))
 
 
 def end_failed(active: ActiveRpc, context: Any, exc: BaseException) -> None:
