@@ -12,7 +12,10 @@ The OpenTelemetry API lets the global TracerProvider be set only once per proces
 the first test that asks for ``spans`` installs one real SDK TracerProvider (or, if an
 SDK provider is already global, joins it), with one processor that each test points at
 its own in-memory exporter and detaches afterwards. Spans ended between tests are
-dropped. traceway.instrument.configure() recognises this provider and adds no exporters.
+dropped. traceway.instrument.configure() recognises this provider and adds no exporters;
+called first (say, when an application module is imported), it builds its own provider
+without OTLP exporters unless asked explicitly (``traces=True``, ``OTEL_TRACES_EXPORTER``),
+which the fixture then joins.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from traceway import model
-from traceway.instrument._configure import TESTING_PROVIDER_MARK
+from traceway.instrument._configure import TESTING_PROVIDER_MARK, under_pytest
 
 __all__ = ["CapturedSpans", "SpanTree", "capture_spans", "spans"]
 
@@ -284,6 +287,12 @@ def capture_spans() -> Iterator[CapturedSpans]:
         yield CapturedSpans(exporter)
     finally:
         switch.target = previous
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before test modules are imported: an application module that calls configure()
+    at import then sends nothing over OTLP from the tests (unless asked explicitly)."""
+    under_pytest()
 
 
 @pytest.fixture

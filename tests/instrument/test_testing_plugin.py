@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+from tests.instrument.otlp_receiver import OTLPReceiver
 
 pytest_plugins = ["pytester"]
 
@@ -120,3 +124,44 @@ def test_failures_explain_themselves(pytester: pytest.Pytester) -> None:
             "*    reserve stock",
         ]
     )
+
+
+APPLICATION = """
+from traceway import instrument
+
+instrument.configure("user-service")  # at import, as an application module may
+
+
+def get_user():
+    with instrument.traced("GET /user/{id}"):
+        pass
+"""
+
+APPLICATION_TESTS = """
+import myapp
+
+
+def test_get_user(spans):
+    myapp.get_user()
+    assert spans.one("GET /user/{id}").resource.service_name == "user-service"
+"""
+
+
+@pytest.mark.parametrize("asked", [False, True])
+def test_an_application_configured_at_import_exports_from_tests_only_if_asked(
+    asked: bool,
+    pytester: pytest.Pytester,
+    otlp_receiver: OTLPReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytester.makepyfile(myapp=APPLICATION, test_app=APPLICATION_TESTS)
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.endpoint)
+    if asked:
+        monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
+
+    result = pytester.runpytest_subprocess(*PLUGIN_ARGS)
+
+    result.assert_outcomes(passed=1)  # the fixture captured the span either way
+    assert [span.name for span in otlp_receiver.spans()] == (["GET /user/{id}"] if asked else [])

@@ -42,6 +42,7 @@ from traceway.instrument._logging import LogFormat, install_log_record_factory, 
 from traceway.instrument._settings import (
     ConfigurationError,
     OTLPProtocol,
+    Signal,
     build_resource,
     build_sampler,
     exporters_enabled,
@@ -49,7 +50,7 @@ from traceway.instrument._settings import (
     otlp_protocol,
 )
 
-__all__ = ["TESTING_PROVIDER_MARK", "configure"]
+__all__ = ["TESTING_PROVIDER_MARK", "configure", "under_pytest"]
 
 _logger = logging.getLogger("traceway.instrument")
 
@@ -98,6 +99,24 @@ def _lasting(resource: Resource) -> dict[str, object]:
 _lock = threading.Lock()
 _installed: Instrumentation | None = None
 _installed_setup: _Setup | None = None  # None when configure() adopted a provider
+_under_pytest = False
+"""Set by the traceway pytest plugin before test modules are imported (``under_pytest``)."""
+
+
+def under_pytest() -> None:
+    """Called by the traceway pytest plugin: from now on a global configure() exports
+    over OTLP only when asked explicitly (``traces=True``/``metrics=True`` or the
+    ``OTEL_*_EXPORTER`` variables), so that an application module calling it at import
+    sends nothing from the tests, and the ``spans`` fixture captures its spans."""
+    global _under_pytest
+    _under_pytest = True
+
+
+def _exports(enabled: bool | None, signal: Signal, set_global: bool) -> bool:
+    asked = enabled is not None or f"OTEL_{signal.upper()}_EXPORTER" in os.environ
+    if _under_pytest and set_global and not asked:
+        return False
+    return exporters_enabled(enabled, signal)
 
 
 def configure(
@@ -158,13 +177,13 @@ def configure(
         sampler_description=sampler.get_description(),
         traces_endpoint=(
             otlp_endpoint(endpoint, traces_protocol, "traces")
-            if exporters_enabled(traces, "traces")
+            if _exports(traces, "traces", set_global)
             else None
         ),
         traces_protocol=traces_protocol,
         metrics_endpoint=(
             otlp_endpoint(endpoint, metrics_protocol, "metrics")
-            if exporters_enabled(metrics, "metrics")
+            if _exports(metrics, "metrics", set_global)
             else None
         ),
         metrics_protocol=metrics_protocol,
