@@ -39,6 +39,7 @@ from traceway.instrument._configure import TESTING_PROVIDER_MARK, under_pytest
 __all__ = ["CapturedSpans", "SpanTree", "capture_spans", "spans"]
 
 TEST_SERVICE_NAME = "traceway-test"
+_MAX_LISTED = 20  # spans whose asked attributes a failure message lists
 
 SpanTree: TypeAlias = "str | tuple[str, Sequence[SpanTree]] | Mapping[str, Any]"
 """An expected tree: a leaf name, ``(name, [children])``, or ``{name: {child: {...}}}``."""
@@ -165,9 +166,26 @@ class CapturedSpans(Sequence[model.Span]):
             wanted = ", ".join(criteria)
             raise AssertionError(
                 f"expected one span matching {wanted or 'anything'}, found {len(found)}; "
-                f"captured:\n{self.render()}"
+                f"{self._asked_values(name, attributes)}captured:\n{self.render()}"
             )
         return found[0]
+
+    def _asked_values(self, name: str | None, attributes: Mapping[str, Any]) -> str:
+        """What the spans of that name hold under the asked keys, for a failure message."""
+        named = [s for s in self._spans if name is None or s.name == name]
+        if not attributes or not named:
+            return ""
+        lines = [
+            f"  {s.name}: "
+            + ", ".join(
+                f"{k}={s.attributes[k]!r}" if k in s.attributes else f"{k} not set"
+                for k in attributes
+            )
+            for s in named[:_MAX_LISTED]
+        ]
+        if len(named) > _MAX_LISTED:
+            lines.append(f"  ... and {len(named) - _MAX_LISTED} more")
+        return "those named so have:\n" + "\n".join(lines) + "\n"
 
     def by_id(self, span_id: str) -> model.Span | None:
         return next((s for s in self._spans if s.span_id == span_id), None)

@@ -74,6 +74,12 @@ def test_one_lists_what_was_captured(spans):
     spans.one("payment")
 
 
+def test_one_shows_the_asked_attributes_of_spans_so_named(spans):
+    with traced("GET /user/{id}", **{"http.response.status_code": 200}):
+        pass
+    spans.one("GET /user/{id}", **{"http.response.status_code": 404, "user.id": "7"})
+
+
 def test_tree_mismatch_shows_both_trees(spans):
     with traced("checkout"):
         with traced("reserve stock"):
@@ -106,11 +112,19 @@ def test_failures_explain_themselves(pytester: pytest.Pytester) -> None:
 
     result = pytester.runpytest(*PLUGIN_ARGS)
 
-    result.assert_outcomes(failed=2)
+    result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(
         [
             "*expected one span matching 'payment', found 0; captured:",
             "*  checkout",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*expected one span matching 'GET /user/{id}', http.response.status_code=404, "
+            "user.id='7', found 0; those named so have:",
+            "*  GET /user/{id}: http.response.status_code=200, user.id not set",
+            "*captured:",
         ]
     )
     result.stdout.fnmatch_lines(
