@@ -253,7 +253,6 @@ async def call_aio(
 
 STRICT_SERVICE = "traceway.test.Strict"
 STRICT_UNARY = f"/{STRICT_SERVICE}/Unary"
-STRICT_STREAM = f"/{STRICT_SERVICE}/Stream"
 
 
 def strict_bytes(response: object) -> bytes:
@@ -263,43 +262,35 @@ def strict_bytes(response: object) -> bytes:
     return response
 
 
-def _reply(request: bytes) -> bytes | None:
-    return None if request == b"none" else request
-
-
-def _strict(unary: Any, stream: Any) -> grpc.GenericRpcHandler:
+def _strict(unary: Any) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(
         STRICT_SERVICE,
-        {
-            "Unary": grpc.unary_unary_rpc_method_handler(unary, response_serializer=strict_bytes),
-            "Stream": grpc.unary_stream_rpc_method_handler(
-                stream, response_serializer=strict_bytes
-            ),
-        },
+        {"Unary": grpc.unary_unary_rpc_method_handler(unary, response_serializer=strict_bytes)},
     )
 
 
 def strict_sync_handlers() -> grpc.GenericRpcHandler:
-    """Unary and Stream: the request back, or (for ``none``) None, which cannot be sent."""
+    """Unary: the request back; for ``none`` None, which cannot be sent; for ``missing``
+    NOT_FOUND set on the context, and None."""
 
     def unary(request: bytes, context: grpc.ServicerContext) -> bytes | None:
-        return _reply(request)
+        if request == b"missing":
+            context.set_code(grpc.StatusCode.NOT_FOUND)
+            context.set_details("no such thing")
+            return None
+        return None if request == b"none" else request
 
-    def stream(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes | None]:
-        yield request
-        yield _reply(request)
-
-    return _strict(unary, stream)
+    return _strict(unary)
 
 
 def strict_aio_handlers() -> grpc.GenericRpcHandler:
-    """``strict_sync_handlers`` for grpc.aio: a coroutine and an async generator."""
+    """``strict_sync_handlers`` for grpc.aio, as a coroutine."""
 
     async def unary(request: bytes, context: Any) -> bytes | None:
-        return _reply(request)
+        if request == b"missing":
+            context.set_code(grpc.StatusCode.NOT_FOUND)
+            context.set_details("no such thing")
+            return None
+        return None if request == b"none" else request
 
-    async def stream(request: bytes, context: Any) -> AsyncIterator[bytes | None]:
-        yield request
-        yield _reply(request)
-
-    return _strict(unary, stream)
+    return _strict(unary)

@@ -20,7 +20,6 @@ from tests.instrument.grpc.grpc_echo import (
     SERVER_STREAM,
     SERVICE,
     STREAM_REPLIES,
-    STRICT_STREAM,
     STRICT_UNARY,
     UNARY,
     WRITER_STREAM,
@@ -392,6 +391,46 @@ async def test_sync_handlers_on_an_aio_server(
         assert server.parent is not None and server.parent.span_id == client.context.span_id
 
 
+async def test_codes_set_by_sync_handlers_on_an_aio_server_reach_their_spans(
+    telemetry: Telemetry, start_aio_server: Any, open_aio_channel: OpenChannel
+) -> None:
+    # grpc.aio gives sync handlers a context without code()/details() to read back.
+    def unary(request: bytes, context: Any) -> bytes:
+        if request == b"missing":
+            context.set_code(grpc.StatusCode.NOT_FOUND)
+            context.set_details("no such thing")
+        elif request == b"denied":
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "not yours")
+        return request
+
+    def response_hook(span: Any, response: Any) -> None:
+        span.set_attribute("test.response", repr(response))
+
+    handlers = grpc.method_handlers_generic_handler(
+        SERVICE, {"Unary": grpc.unary_unary_rpc_method_handler(unary)}
+    )
+    interceptor = aio_server_interceptor(**telemetry.providers, response_hook=response_hook)
+    call = open_aio_channel(await start_aio_server([interceptor], [handlers])).unary_unary(UNARY)
+
+    for request, code in ((b"missing", "NOT_FOUND"), (b"denied", "PERMISSION_DENIED")):
+        with pytest.raises(grpc.RpcError) as raised:
+            await call(request)
+        assert raised.value.code() is grpc.StatusCode[code]
+    assert await call(b"ok") == b"ok"
+
+    spans = await telemetry.async_wait_for_spans(3)
+    found = {
+        s.attributes["rpc.grpc.status_code"]: (
+            s.status.description,
+            "test.response" in s.attributes,
+        )
+        for s in spans
+    }
+    assert found == {5: (None, False), 7: (None, False), 0: (None, True)}
+    denied = next(s for s in spans if s.attributes["rpc.grpc.status_code"] == 7)
+    assert not denied.events  # an abort is the handler's answer, not an exception
+
+
 # --- beside the application's own interceptors ----------------------------------------
 
 
@@ -527,31 +566,31 @@ async def test_abort_keeps_its_trailing_metadata(
     assert server.attributes["rpc.grpc.status_code"] == 7
 
 
-@pytest.mark.parametrize("method", [STRICT_UNARY, STRICT_STREAM])
-async def test_a_response_that_cannot_be_serialized_fails_the_server_span(
-    method: str, telemetry: Telemetry, start_aio_server: Any, open_aio_channel: OpenChannel
+async def test_a_none_response_that_cannot_be_serialized_fails_the_server_span(
+    telemetry: Telemetry, start_aio_server: Any, open_aio_channel: OpenChannel
 ) -> None:
     port = await start_aio_server(
         [aio_server_interceptor(**telemetry.providers)], handlers=[strict_aio_handlers()]
     )
-    channel = open_aio_channel(port)
+    call = open_aio_channel(port).unary_unary(STRICT_UNARY)
 
-    async def call(request: bytes) -> Any:
-        if method == STRICT_UNARY:
-            return await channel.unary_unary(method)(request)
-        return [r async for r in channel.unary_stream(method)(request)]
-
-    assert await call(b"ok") in (b"ok", [b"ok", b"ok"])  # serialized with its span open
-    with pytest.raises(grpc.RpcError) as raised:
+    assert await call(b"ok") == b"ok"
+    with pytest.raises(grpc.RpcError) as unserializable:
         await call(b"none")
+    with pytest.raises(grpc.RpcError) as missing:
+        await call(b"missing")
 
-    assert raised.value.code() is grpc.StatusCode.UNKNOWN  # as grpc.aio answers it
-    spans = await telemetry.async_wait_for_spans(2)
-    ok, failed = sorted(spans, key=lambda s: s.end_time or 0)
+    assert unserializable.value.code() is grpc.StatusCode.UNKNOWN  # as grpc.aio says
+    assert missing.value.code() is grpc.StatusCode.NOT_FOUND  # the code set: None is fine
+    assert missing.value.details() == "no such thing"
+    spans = await telemetry.async_wait_for_spans(3)
+    ok, failed, not_found = sorted(spans, key=lambda s: s.end_time or 0)
     assert ok.attributes["rpc.grpc.status_code"] == 0
     assert failed.attributes["rpc.grpc.status_code"] == 2
     assert failed.status.status_code is StatusCode.ERROR
     assert [e.attributes["exception.type"] for e in failed.events] == ["TypeError"]
+    assert not_found.attributes["rpc.grpc.status_code"] == 5
+    assert not not_found.events
 
 
 async def test_the_response_hook_runs_only_for_calls_that_succeed(

@@ -18,7 +18,6 @@ from tests.instrument.grpc.grpc_echo import (
     SERVER_STREAM,
     SERVICE,
     STREAM_REPLIES,
-    STRICT_STREAM,
     STRICT_UNARY,
     UNARY,
     Observed,
@@ -408,30 +407,30 @@ def test_one_handler_object_serving_many_methods_names_each_span_right(
     assert names == ["proxy.Any/First", "proxy.Any/Second"] * 2
 
 
-@pytest.mark.parametrize("method", [STRICT_UNARY, STRICT_STREAM])
-def test_a_response_that_cannot_be_serialized_fails_the_server_span(
-    method: str, telemetry: Telemetry, start_sync_server: Any, open_sync_channel: Any
+def test_a_none_response_that_cannot_be_serialized_fails_the_server_span(
+    telemetry: Telemetry, start_sync_server: Any, open_sync_channel: Any
 ) -> None:
     port = start_sync_server(
         [server_interceptor(**telemetry.providers)], handlers=[strict_sync_handlers()]
     )
-    channel = open_sync_channel(port)
+    call = open_sync_channel(port).unary_unary(STRICT_UNARY)
 
-    def call(request: bytes) -> Any:
-        if method == STRICT_UNARY:
-            return channel.unary_unary(method)(request)
-        return list(channel.unary_stream(method)(request))
-
-    assert call(b"ok") in (b"ok", [b"ok", b"ok"])  # serialized with its span open
-    with pytest.raises(grpc.RpcError) as raised:
+    assert call(b"ok") == b"ok"
+    with pytest.raises(grpc.RpcError) as unserializable:
         call(b"none")
+    with pytest.raises(grpc.RpcError) as missing:
+        call(b"missing")
 
-    assert raised.value.code() is grpc.StatusCode.INTERNAL  # as grpc.server answers it
-    ok, failed = sorted(telemetry.wait_for_spans(2), key=lambda s: s.end_time or 0)
+    assert unserializable.value.code() is grpc.StatusCode.INTERNAL  # as grpc.server says
+    assert missing.value.code() is grpc.StatusCode.NOT_FOUND  # the code set: None is fine
+    assert missing.value.details() == "no such thing"
+    ok, failed, not_found = sorted(telemetry.wait_for_spans(3), key=lambda s: s.end_time or 0)
     assert ok.attributes["rpc.grpc.status_code"] == 0
     assert failed.attributes["rpc.grpc.status_code"] == 13
     assert failed.status.status_code is StatusCode.ERROR
     assert [e.attributes["exception.type"] for e in failed.events] == ["TypeError"]
+    assert not_found.attributes["rpc.grpc.status_code"] == 5
+    assert not not_found.events
 
 
 def test_the_response_hook_runs_only_for_calls_that_succeed(

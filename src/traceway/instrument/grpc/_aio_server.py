@@ -14,11 +14,11 @@ from traceway.instrument.grpc._common import OK, UNKNOWN, code_value
 from traceway.instrument.grpc._server import (
     Behavior,
     Handler,
-    Serialization,
     TracedHandlers,
     begin,
     cancellation_code,
     end_unimplemented,
+    fail_if_unserializable,
     handler_parts,
     wrap_sync_handler,
 )
@@ -50,31 +50,24 @@ class AioTracingServerInterceptor(_AioServerInterceptor):
 
 
 def _wrap_handler(telemetry: RpcTelemetry, rpc: Rpc, handler: Handler) -> Handler:
-    """The same handler traced, its behavior still of the kind grpc.aio tests it for.
-
-    Returned and yielded responses are serialized by the traced behavior (``Serialization``);
-    those a coroutine writes with ``context.write`` still by grpc, inside the behavior.
-    """
+    """The same handler traced, its behavior still of the kind grpc.aio tests it for."""
     behavior, factory = handler_parts(handler)
-    serializer = handler.response_serializer
-    serialize = Serialization(serializer, under_aio=True) if serializer is not None else None
     traced: Callable[[Any, Any], Any]
     if handler.response_streaming:
         if inspect.iscoroutinefunction(behavior):
-            traced = _trace_coroutine(telemetry, rpc, behavior, handler, None)
-            serialize = None  # context.write serializes
+            traced = _trace_coroutine(telemetry, rpc, behavior, handler)
         elif inspect.isasyncgenfunction(behavior):
-            traced = _trace_async_generator(telemetry, rpc, behavior, handler, serialize)
+            traced = _trace_async_generator(telemetry, rpc, behavior, handler)
         else:
             return wrap_sync_handler(telemetry, rpc, handler, under_aio=True)
     elif _is_async(behavior):
-        traced = _trace_coroutine(telemetry, rpc, behavior, handler, serialize)
+        traced = _trace_coroutine(telemetry, rpc, behavior, handler)
     else:
         return wrap_sync_handler(telemetry, rpc, handler, under_aio=True)
     return factory(
         traced,
         request_deserializer=handler.request_deserializer,
-        response_serializer=serializer if serialize is None else None,
+        response_serializer=handler.response_serializer,
     )
 
 
@@ -113,7 +106,6 @@ def _trace_coroutine(
     rpc: Rpc,
     behavior: Behavior,
     handler: Handler,
-    serialize: Serialization | None,
 ) -> Callable[[Any, Any], Awaitable[Any]]:
     """Wrap a coroutine behavior: a unary response, or a stream written with context.write."""
     request_streaming = handler.request_streaming
@@ -133,11 +125,10 @@ def _trace_coroutine(
         finally:
             otel_context.detach(token)
         code, details = _returned_status(context)
-        if not response_streaming:
-            if code == OK:
-                active.on_response(result)
-            if serialize is not None:
-                result = serialize(active, context, result)
+        if code == OK and not response_streaming:
+            active.on_response(result)
+            if result is None:
+                fail_if_unserializable(active, handler.response_serializer, UNKNOWN)
         active.end(code, details)
         return result
 
@@ -149,7 +140,6 @@ def _trace_async_generator(
     rpc: Rpc,
     behavior: Behavior,
     handler: Handler,
-    serialize: Serialization | None,
 ) -> Callable[[Any, Any], AsyncIterator[Any]]:
     """Wrap an async-generator behavior; the span ends with the stream."""
     request_streaming = handler.request_streaming
@@ -169,7 +159,7 @@ def _trace_async_generator(
                     break
                 finally:
                     otel_context.detach(token)
-                yield response if serialize is None else serialize(active, context, response)
+                yield response
         except GeneratorExit:
             # Closed while suspended: grpc stopped writing because the client went away.
             active.end(cancellation_code(context))

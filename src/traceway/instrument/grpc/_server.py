@@ -110,19 +110,18 @@ def handler_parts(handler: Handler) -> tuple[Behavior, Callable[..., Handler]]:
 def wrap_sync_handler(
     telemetry: RpcTelemetry, rpc: Rpc, handler: Handler, *, under_aio: bool = False
 ) -> Handler:
-    """The same handler with its (sync) behavior traced; it serializes its responses itself
-    (see `serialized`)."""
+    """The same handler with its (sync) behavior traced."""
     behavior, factory = handler_parts(handler)
     if getattr(behavior, "experimental_non_blocking", False):
         return handler
-    serialize = handler.response_serializer
     traced = trace_sync_behavior(
         telemetry,
         rpc,
         behavior,
         handler.request_streaming,
         handler.response_streaming,
-        Serialization(serialize, under_aio) if serialize is not None else None,
+        handler.response_serializer,
+        under_aio,
     )
     pool = getattr(behavior, "experimental_thread_pool", None)
     if pool is not None:
@@ -130,32 +129,8 @@ def wrap_sync_handler(
     return factory(
         traced,
         request_deserializer=handler.request_deserializer,
-        response_serializer=None,  # done by the traced behavior
+        response_serializer=handler.response_serializer,
     )
-
-
-class Serialization:
-    """A handler's response serializer, run by the traced behavior while the call's span is
-    open: a response that cannot be serialized fails the call after the handler returned,
-    which the span must show. grpc.server answers such a call with INTERNAL, grpc.aio
-    with UNKNOWN (it reports the exception); so does the traced behavior."""
-
-    __slots__ = ("_serialize", "_under_aio")
-
-    def __init__(self, serialize: Serializer, under_aio: bool) -> None:
-        self._serialize = serialize
-        self._under_aio = under_aio
-
-    def __call__(self, active: ActiveRpc, context: Any, response: Any) -> bytes:
-        try:
-            return self._serialize(response)
-        except Exception as exc:
-            if self._under_aio:
-                active.fail(exc, UNKNOWN)
-                raise
-            active.fail(exc, INTERNAL)
-            context.abort(grpc.StatusCode.INTERNAL, "Failed to serialize response!")
-            raise  # abort raised already
 
 
 def trace_sync_behavior(
@@ -164,11 +139,16 @@ def trace_sync_behavior(
     behavior: Behavior,
     request_streaming: bool,
     response_streaming: bool,
-    serialize: Serialization | None,
+    serializer: Serializer | None,
+    under_aio: bool,
 ) -> Behavior:
     """Wrap a sync behavior: unary responses end the span on return, streams when exhausted."""
+    # What grpc answers a call whose response its serializer refuses.
+    unserializable_code = UNKNOWN if under_aio else INTERNAL
 
     def traced(argument: Any, context: Any) -> Any:
+        if under_aio:
+            context = _StatusRecordingContext(context)
         active, span_context = begin(
             telemetry, rpc, context, None if request_streaming else argument
         )
@@ -183,24 +163,55 @@ def trace_sync_behavior(
         finally:
             otel_context.detach(token)
         if response_streaming:
-            return _respond(active, context, result, span_context, serialize)
+            return _respond(active, context, result, span_context)
         code, details = returned_status(context)
         if code == OK:
             active.on_response(result)
-        if serialize is not None:
-            result = serialize(active, context, result)
+            if result is None:
+                fail_if_unserializable(active, serializer, unserializable_code)
         active.end(code, details)
         return result
 
     return traced
 
 
+class _StatusRecordingContext:
+    """The context grpc.aio gives a sync handler, which has no ``code()``/``details()``
+    to read back what the handler set: this one remembers it."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+        self._code: Any = None
+        self._details: str | None = None
+
+    def set_code(self, code: Any) -> None:
+        self._code = code
+        self._context.set_code(code)
+
+    def set_details(self, details: str) -> None:
+        self._details = details
+        self._context.set_details(details)
+
+    def abort(self, code: Any, details: str = "") -> Any:
+        self._code, self._details = code, details
+        return self._context.abort(code, details)
+
+    def abort_with_status(self, status: Any) -> Any:
+        self._code, self._details = status.code, status.details
+        return self._context.abort_with_status(status)
+
+    def code(self) -> Any:
+        return self._code
+
+    def details(self) -> str | None:
+        return self._details
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+
 def _respond(
-    active: ActiveRpc,
-    context: Any,
-    responses: Iterator[Any],
-    span_context: Context,
-    serialize: Serialization | None,
+    active: ActiveRpc, context: Any, responses: Iterator[Any], span_context: Context
 ) -> Iterator[Any]:
     """Relay a handler's responses with its span current; end the span with the stream."""
     try:
@@ -212,7 +223,7 @@ def _respond(
                 break
             finally:
                 otel_context.detach(token)
-            yield response if serialize is None else serialize(active, context, response)
+            yield response
     except GeneratorExit:
         # grpc stopped pulling responses: the client went away.
         active.end(termination_code(context) or CANCELLED)
@@ -283,11 +294,30 @@ def end_returned(active: ActiveRpc, context: Any) -> None:
     active.end(*returned_status(context))
 
 
+def fail_if_unserializable(active: ActiveRpc, serializer: Serializer | None, code: int) -> None:
+    """Fail the span of a call whose handler returned None where a message was due.
+
+    grpc serializes a unary response after the handler returned, so after its span
+    ended; a serializer that refuses the response fails the call (grpc.server answers
+    INTERNAL, grpc.aio UNKNOWN). Forgetting to return the message is how that happens,
+    and a None is cheap to try: the serializer is run on it here, and the response goes
+    on to grpc unchanged, which then does what it does without the interceptor.
+    """
+    if serializer is None:
+        return
+    try:
+        serializer(None)
+    except Exception as exc:
+        active.fail(exc, code)
+
+
 def end_failed(active: ActiveRpc, context: Any, exc: BaseException) -> None:
     """End the span of a behavior that raised, with the status grpc will send."""
     code, details = _code_and_details(context)
-    if code is not None and code != OK and type(exc) is Exception and not exc.args:
-        # context.abort(): grpc raised a bare Exception after recording code and details.
+    aborted = (type(exc) is Exception and not exc.args) or isinstance(exc, grpc.aio.AbortError)
+    if code is not None and code != OK and aborted:
+        # context.abort(): grpc raised a bare Exception (grpc.aio an AbortError) after
+        # recording code and details.
         active.end(code, details)
         return
     if isinstance(exc, grpc.RpcError):
