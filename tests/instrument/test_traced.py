@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Iterator
 
@@ -153,3 +154,19 @@ def test_one_traced_object_entered_by_two_threads_ends_each_ones_span(
 
     one, two = spans.one("shared", worker=1), spans.one("shared", worker=2)
     assert one.end_time_unix_nano < two.end_time_unix_nano
+
+
+def test_a_block_left_in_another_context_still_ends_its_span(spans: CapturedSpans) -> None:
+    # Starlette steps a sync streaming body in a fresh copy of the context each time.
+    def body() -> Iterator[str]:
+        with traced("render"):
+            yield "head"
+            yield "rows"
+
+    chunks = body()
+    received = [contextvars.copy_context().run(next, chunks) for _ in range(2)]
+    with pytest.raises(StopIteration):
+        contextvars.copy_context().run(next, chunks)
+
+    assert received == ["head", "rows"]
+    assert spans.names() == ["render"]

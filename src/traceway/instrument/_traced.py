@@ -12,6 +12,7 @@ and status ERROR), then re-raised unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
@@ -79,6 +80,10 @@ class Traced:
     def __init__(self, name: str | None, attributes: dict[str, AttributeValue]) -> None:
         self._name = name
         self._attributes = attributes
+        # Also by object, for a block left in another context than it was entered in (a
+        # generator stepped in a fresh copy of the context each time, as Starlette does
+        # with a sync streaming body): the most recently opened one ends.
+        self._open: list[AbstractContextManager[Span]] = []
 
     def __enter__(self) -> Span:
         if self._name is None:
@@ -86,6 +91,7 @@ class Traced:
         manager = _span(self._name, self._attributes)
         span = manager.__enter__()
         _OPEN.set((*_OPEN.get(), (self, manager)))
+        self._open.append(manager)
         return span
 
     def __exit__(
@@ -94,12 +100,21 @@ class Traced:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool | None:
+        return self._leave().__exit__(exc_type, exc, traceback)
+
+    def _leave(self) -> AbstractContextManager[Span]:
+        """The manager of the block ending now: this context's latest of this object's."""
         opened = _OPEN.get()
         for at in range(len(opened) - 1, -1, -1):
-            if opened[at][0] is self:
+            owner, manager = opened[at]
+            if owner is self:
                 _OPEN.set(opened[:at] + opened[at + 1 :])
-                return opened[at][1].__exit__(exc_type, exc, traceback)
-        raise RuntimeError("a traced() block ended that was not entered in this context")
+                with contextlib.suppress(ValueError):  # popped by a block left elsewhere
+                    self._open.remove(manager)  # one call: safe beside other threads
+                return manager
+        if not self._open:
+            raise RuntimeError("a traced() block ended that was never entered")
+        return self._open.pop()
 
     async def __aenter__(self) -> Span:
         return self.__enter__()
