@@ -307,9 +307,16 @@ def capture_spans() -> Iterator[CapturedSpans]:
         switch.target = previous
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests() -> None:
+    """Before conftest.py files and test modules are imported: an application module that
+    calls configure() at import then sends nothing over OTLP from the tests (unless asked
+    explicitly)."""
+    under_pytest()
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Before test modules are imported: an application module that calls configure()
-    at import then sends nothing over OTLP from the tests (unless asked explicitly)."""
+    """The same, where the plugin is registered later (``pytest_plugins`` in a conftest)."""
     under_pytest()
 
 

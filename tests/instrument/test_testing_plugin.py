@@ -161,14 +161,19 @@ def test_get_user(spans):
 """
 
 
-@pytest.mark.parametrize("asked", [False, True])
+@pytest.mark.parametrize(
+    ("asked", "imported_by"), [(False, "test"), (False, "conftest"), (True, "test")]
+)
 def test_an_application_configured_at_import_exports_from_tests_only_if_asked(
     asked: bool,
+    imported_by: str,
     pytester: pytest.Pytester,
     otlp_receiver: OTLPReceiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytester.makepyfile(myapp=APPLICATION, test_app=APPLICATION_TESTS)
+    if imported_by == "conftest":  # imported before the plugin's pytest_configure
+        pytester.makeconftest("import myapp")
     for name in [name for name in os.environ if name.startswith("OTEL_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_receiver.endpoint)
