@@ -158,8 +158,9 @@ def configure(
     (no global providers, propagators, logging or exit hooks): the caller owns the result.
 
     Spans the service could not deliver are counted, not held: with
-    ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true`` the SDK's batch processors and OTLP
-    exporters record their own metrics in this MeterProvider, among them
+    ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true`` and a MeterProvider (metrics
+    exported, or ``metric_readers`` given) the SDK's batch processors and OTLP exporters
+    record their own metrics in it, among them
     ``otel.sdk.processor.span.processed`` (``error.type=queue_full``: dropped because the
     queue, ``OTEL_BSP_MAX_QUEUE_SIZE``, was full) and ``otel.sdk.exporter.span.exported``
     (``error.type`` set: the exporter gave up on them).
