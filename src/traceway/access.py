@@ -49,7 +49,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def status_refusal(message: str) -> Response:
+def status_refusal(scope: Scope, message: str) -> Response:
     """A 401 shaped as OTLP/HTTP shapes its errors: a ``google.rpc.Status`` (16 is
     UNAUTHENTICATED)."""
     return JSONResponse({"code": 16, "message": message}, status_code=401)
@@ -57,7 +57,8 @@ def status_refusal(message: str) -> Response:
 
 class TokenAuth:
     """Pure ASGI middleware: HTTP requests without the token get 401, in the shape
-    ``refusal`` gives the message (the receivers' and the Jaeger API's differ)."""
+    ``refusal`` gives the message for the request (the receivers' and the Jaeger API's
+    differ)."""
 
     def __init__(
         self,
@@ -66,7 +67,7 @@ class TokenAuth:
         *,
         realm: str,
         allow_basic: bool,
-        refusal: Callable[[str], Response] = status_refusal,
+        refusal: Callable[[Scope, str], Response] = status_refusal,
     ) -> None:
         self._app = app
         self._token = token
@@ -89,6 +90,6 @@ class TokenAuth:
             f"missing or wrong credentials for the {self._realm}: "
             f"send 'Authorization: Bearer <token>'"
         )
-        response = self._refusal(message)
+        response = self._refusal(scope, message)
         response.headers["www-authenticate"] = f'{challenge} realm="{self._realm}"'
         await response(scope, receive, send)

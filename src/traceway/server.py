@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Scope
 
 from traceway.access import TokenAuth, is_loopback
 from traceway.api.app import create_api_app
@@ -157,8 +158,16 @@ def _guarded_reads(app: ASGIApp, token: str | None) -> ASGIApp:
         token,
         realm="traceway UI and API",
         allow_basic=True,
-        refusal=lambda message: error_response(401, message),
+        refusal=_read_refusal,
     )
+
+
+def _read_refusal(scope: Scope, message: str) -> Response:
+    """Jaeger's error envelope under ``/api/``, plain text for the UI's pages, as the
+    API's other errors (``api.errors``)."""
+    if scope["path"].startswith("/api/"):
+        return error_response(401, message)
+    return PlainTextResponse(message, status_code=401)
 
 
 class TracewayServer:

@@ -97,6 +97,9 @@ def test_tokens_guard_ingest_and_the_ui(tmp_path: Path) -> None:
         assert refused.json()["data"] is None
         assert refused.json()["errors"][0]["code"] == 401
         assert "missing or wrong credentials" in refused.json()["errors"][0]["msg"]
+        page = httpx.get(f"{serve.api}/search")  # the UI's pages answer in plain text
+        assert page.status_code == 401
+        assert page.headers["content-type"].startswith("text/plain")
         assert httpx.get(api, headers={"Authorization": "Bearer nope"}).status_code == 401
         bearer = {"Authorization": f"Bearer {UI_TOKEN}"}
         assert httpx.get(api, headers=bearer).status_code == 200
