@@ -185,7 +185,8 @@ class CapturedSpans(Sequence[model.Span]):
         ]
         if len(named) > _MAX_LISTED:
             lines.append(f"  ... and {len(named) - _MAX_LISTED} more")
-        return "those named so have:\n" + "\n".join(lines) + "\n"
+        heading = "those named so have" if name is not None else "the spans have"
+        return f"{heading}:\n" + "\n".join(lines) + "\n"
 
     def by_id(self, span_id: str) -> model.Span | None:
         return next((s for s in self._spans if s.span_id == span_id), None)
