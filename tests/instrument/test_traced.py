@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from collections.abc import Iterator
@@ -170,3 +171,33 @@ def test_a_block_left_in_another_context_still_ends_its_span(spans: CapturedSpan
 
     assert received == ["head", "rows"]
     assert spans.names() == ["render"]
+
+
+def test_a_block_left_elsewhere_ends_its_own_span_beside_another_of_the_same_object(
+    spans: CapturedSpans,
+) -> None:
+    shared = traced("shared")
+
+    def body() -> Iterator[str]:
+        with shared as span:
+            span.set_attribute("block", "body")
+            yield "chunk"
+
+    chunks = body()
+    assert contextvars.copy_context().run(next, chunks) == "chunk"
+    with shared as span:
+        span.set_attribute("block", "outer")
+        with pytest.raises(StopIteration):
+            contextvars.copy_context().run(next, chunks)  # the body's block ends here
+        assert spans.names() == ["shared"]
+        assert spans.one("shared").attributes == {"block": "body"}
+
+    assert [s.attributes["block"] for s in spans] == ["body", "outer"]
+
+
+def test_a_block_entered_and_left_from_other_frames_ends_its_span(spans: CapturedSpans) -> None:
+    with contextlib.ExitStack() as stack:  # enter_context and __exit__ are two frames
+        stack.enter_context(traced("stacked"))
+        assert spans.names() == []
+
+    assert spans.names() == ["stacked"]

@@ -12,13 +12,13 @@ and status ERROR), then re-raised unchanged.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
+import sys
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from contextvars import ContextVar
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from opentelemetry import trace
@@ -67,32 +67,30 @@ def _span(name: str, attributes: dict[str, AttributeValue]) -> Iterator[Span]:
             raise
 
 
-_Open = tuple[tuple["Traced", AbstractContextManager[Span]], ...]
-_OPEN: ContextVar[_Open] = ContextVar("traceway_traced_open", default=())
-"""The spans ``with traced(...)`` opened in this context (thread, asyncio task), by the
-object that opened them: one object may be entered by several tasks or threads at once,
-and each ``with`` must end its own span."""
+_Manager = AbstractContextManager[Span]
 
 
 class Traced:
-    """A span factory: a context manager (a new span per ``with``) and a decorator."""
+    """A span factory: a context manager (a new span per ``with``) and a decorator.
+
+    One object may be entered by several blocks at once (a module-level ``traced(...)``
+    used by many tasks or threads), so each ``with`` must end the span it opened. The
+    open spans are kept by the frame running the ``with``, which is the same when a
+    block is left in another context or thread than it was entered in (a generator body
+    stepped in a fresh copy of the context each time, as Starlette steps a sync
+    streaming body) and differs between tasks and threads. A block entered and left
+    from different frames (``ExitStack``) ends the object's latest span.
+    """
 
     def __init__(self, name: str | None, attributes: dict[str, AttributeValue]) -> None:
         self._name = name
         self._attributes = attributes
-        # Also by object, for a block left in another context than it was entered in (a
-        # generator stepped in a fresh copy of the context each time, as Starlette does
-        # with a sync streaming body): the most recently opened one ends.
-        self._open: list[AbstractContextManager[Span]] = []
+        self._lock = threading.Lock()
+        self._open: dict[FrameType, list[_Manager]] = {}
+        self._order: list[_Manager] = []
 
     def __enter__(self) -> Span:
-        if self._name is None:
-            raise TypeError("traced() needs a span name when used as a context manager")
-        manager = _span(self._name, self._attributes)
-        span = manager.__enter__()
-        _OPEN.set((*_OPEN.get(), (self, manager)))
-        self._open.append(manager)
-        return span
+        return self._enter(sys._getframe(1))
 
     def __exit__(
         self,
@@ -100,24 +98,10 @@ class Traced:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool | None:
-        return self._leave().__exit__(exc_type, exc, traceback)
-
-    def _leave(self) -> AbstractContextManager[Span]:
-        """The manager of the block ending now: this context's latest of this object's."""
-        opened = _OPEN.get()
-        for at in range(len(opened) - 1, -1, -1):
-            owner, manager = opened[at]
-            if owner is self:
-                _OPEN.set(opened[:at] + opened[at + 1 :])
-                with contextlib.suppress(ValueError):  # popped by a block left elsewhere
-                    self._open.remove(manager)  # one call: safe beside other threads
-                return manager
-        if not self._open:
-            raise RuntimeError("a traced() block ended that was never entered")
-        return self._open.pop()
+        return self._leave(sys._getframe(1)).__exit__(exc_type, exc, traceback)
 
     async def __aenter__(self) -> Span:
-        return self.__enter__()
+        return self._enter(sys._getframe(1))
 
     async def __aexit__(
         self,
@@ -125,7 +109,34 @@ class Traced:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool | None:
-        return self.__exit__(exc_type, exc, traceback)
+        return self._leave(sys._getframe(1)).__exit__(exc_type, exc, traceback)
+
+    def _enter(self, frame: FrameType) -> Span:
+        if self._name is None:
+            raise TypeError("traced() needs a span name when used as a context manager")
+        manager = _span(self._name, self._attributes)
+        span = manager.__enter__()
+        with self._lock:
+            self._open.setdefault(frame, []).append(manager)
+            self._order.append(manager)
+        return span
+
+    def _leave(self, frame: FrameType) -> _Manager:
+        """The manager of the block ending now: its frame's latest, else the latest."""
+        with self._lock:
+            if frame in self._open:
+                key, manager = frame, self._open[frame][-1]
+            elif self._order:
+                manager = self._order[-1]
+                key = next(key for key, managers in self._open.items() if manager in managers)
+            else:
+                raise RuntimeError("a traced() block ended that was never entered")
+            managers = self._open[key]
+            managers.remove(manager)
+            if not managers:
+                del self._open[key]
+            self._order.remove(manager)
+            return manager
 
     def __call__(self, func: _F) -> _F:
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
