@@ -400,7 +400,7 @@ async def test_codes_set_by_sync_handlers_on_an_aio_server_reach_their_spans(
             context.set_code(grpc.StatusCode.NOT_FOUND)
             context.set_details("no such thing")
         elif request == b"denied":
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, "not yours")
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "not yours", (("x-why", "policy"),))
         return request
 
     def response_hook(span: Any, response: Any) -> None:
@@ -413,9 +413,10 @@ async def test_codes_set_by_sync_handlers_on_an_aio_server_reach_their_spans(
     call = open_aio_channel(await start_aio_server([interceptor], [handlers])).unary_unary(UNARY)
 
     for request, code in ((b"missing", "NOT_FOUND"), (b"denied", "PERMISSION_DENIED")):
-        with pytest.raises(grpc.RpcError) as raised:
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
             await call(request)
         assert raised.value.code() is grpc.StatusCode[code]
+    assert ("x-why", "policy") in tuple(raised.value.trailing_metadata())  # passed on whole
     assert await call(b"ok") == b"ok"
 
     spans = await telemetry.async_wait_for_spans(3)

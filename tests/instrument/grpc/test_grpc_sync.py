@@ -410,8 +410,12 @@ def test_one_handler_object_serving_many_methods_names_each_span_right(
 def test_a_none_response_that_cannot_be_serialized_fails_the_server_span(
     telemetry: Telemetry, start_sync_server: Any, open_sync_channel: Any
 ) -> None:
+    def response_hook(span: Any, response: Any) -> None:
+        span.set_attribute("test.response", repr(response))
+
     port = start_sync_server(
-        [server_interceptor(**telemetry.providers)], handlers=[strict_sync_handlers()]
+        [server_interceptor(**telemetry.providers, response_hook=response_hook)],
+        handlers=[strict_sync_handlers()],
     )
     call = open_sync_channel(port).unary_unary(STRICT_UNARY)
 
@@ -429,8 +433,29 @@ def test_a_none_response_that_cannot_be_serialized_fails_the_server_span(
     assert failed.attributes["rpc.grpc.status_code"] == 13
     assert failed.status.status_code is StatusCode.ERROR
     assert [e.attributes["exception.type"] for e in failed.events] == ["TypeError"]
+    assert "test.response" not in failed.attributes
     assert not_found.attributes["rpc.grpc.status_code"] == 5
     assert not not_found.events
+
+
+def test_a_none_response_without_a_serializer_fails_the_server_span(
+    telemetry: Telemetry, start_sync_server: Any, open_sync_channel: Any
+) -> None:
+    def unary(request: bytes, context: Any) -> None:
+        return None  # grpc.server has nothing to send: INTERNAL
+
+    handlers = grpc.method_handlers_generic_handler(
+        SERVICE, {"Unary": grpc.unary_unary_rpc_method_handler(unary)}
+    )
+    port = start_sync_server([server_interceptor(**telemetry.providers)], handlers=[handlers])
+
+    with pytest.raises(grpc.RpcError) as raised:
+        open_sync_channel(port).unary_unary(UNARY)(b"ok")
+
+    assert raised.value.code() is grpc.StatusCode.INTERNAL
+    (server,) = telemetry.wait_for_spans(1)
+    assert server.attributes["rpc.grpc.status_code"] == 13
+    assert server.status.description == "Failed to serialize response!"
 
 
 def test_the_response_hook_runs_only_for_calls_that_succeed(

@@ -17,8 +17,8 @@ from traceway.instrument.grpc._server import (
     TracedHandlers,
     begin,
     cancellation_code,
+    end_unary,
     end_unimplemented,
-    fail_if_unserializable,
     handler_parts,
     wrap_sync_handler,
 )
@@ -125,11 +125,10 @@ def _trace_coroutine(
         finally:
             otel_context.detach(token)
         code, details = _returned_status(context)
-        if code == OK and not response_streaming:
-            active.on_response(result)
-            if result is None:
-                fail_if_unserializable(active, handler.response_serializer, UNKNOWN)
-        active.end(code, details)
+        if response_streaming:
+            active.end(code, details)
+        else:
+            end_unary(active, code, details, result, handler.response_serializer, True)
         return result
 
     return traced

@@ -143,8 +143,6 @@ def trace_sync_behavior(
     under_aio: bool,
 ) -> Behavior:
     """Wrap a sync behavior: unary responses end the span on return, streams when exhausted."""
-    # What grpc answers a call whose response its serializer refuses.
-    unserializable_code = UNKNOWN if under_aio else INTERNAL
 
     def traced(argument: Any, context: Any) -> Any:
         if under_aio:
@@ -165,11 +163,7 @@ def trace_sync_behavior(
         if response_streaming:
             return _respond(active, context, result, span_context)
         code, details = returned_status(context)
-        if code == OK:
-            active.on_response(result)
-            if result is None:
-                fail_if_unserializable(active, serializer, unserializable_code)
-        active.end(code, details)
+        end_unary(active, code, details, result, serializer, under_aio)
         return result
 
     return traced
@@ -183,22 +177,22 @@ class _StatusRecordingContext:
         self._context = context
         self._code: Any = None
         self._details: str | None = None
+        self._aborted = False
 
     def set_code(self, code: Any) -> None:
-        self._code = code
         self._context.set_code(code)
+        self._code = code
 
     def set_details(self, details: str) -> None:
-        self._details = details
         self._context.set_details(details)
+        self._details = details
 
-    def abort(self, code: Any, details: str = "") -> Any:
-        self._code, self._details = code, details
-        return self._context.abort(code, details)
-
-    def abort_with_status(self, status: Any) -> Any:
-        self._code, self._details = status.code, status.details
-        return self._context.abort_with_status(status)
+    def abort(self, code: Any, details: str = "", *args: Any, **kwargs: Any) -> Any:
+        if not self._aborted:  # grpc answers the first abort; a second one raises
+            self._aborted = True
+            self._code = code
+            self._details = details or self._details
+        return self._context.abort(code, details, *args, **kwargs)
 
     def code(self) -> Any:
         return self._code
@@ -294,21 +288,52 @@ def end_returned(active: ActiveRpc, context: Any) -> None:
     active.end(*returned_status(context))
 
 
-def fail_if_unserializable(active: ActiveRpc, serializer: Serializer | None, code: int) -> None:
-    """Fail the span of a call whose handler returned None where a message was due.
+def end_unary(
+    active: ActiveRpc,
+    code: int,
+    details: str | None,
+    response: Any,
+    serializer: Serializer | None,
+    under_aio: bool,
+) -> None:
+    """End the span of a unary call whose handler returned ``response``, with status
+    ``code``; the response hook runs only for a call that succeeds."""
+    if code == OK and response is None:
+        refused = _refused_none(serializer, under_aio)
+        if refused is not None:
+            code, details, exc = refused
+            if exc is not None:
+                active.fail(exc, code)
+                return
+    if code == OK:
+        active.on_response(response)
+    active.end(code, details)
+
+
+_UNSERIALIZABLE: Final = "Failed to serialize response!"
+
+
+def _refused_none(
+    serializer: Serializer | None, under_aio: bool
+) -> tuple[int, str, Exception | None] | None:
+    """How grpc fails an OK unary call whose handler returned None, or None if it does not.
 
     grpc serializes a unary response after the handler returned, so after its span
-    ended; a serializer that refuses the response fails the call (grpc.server answers
-    INTERNAL, grpc.aio UNKNOWN). Forgetting to return the message is how that happens,
-    and a None is cheap to try: the serializer is run on it here, and the response goes
-    on to grpc unchanged, which then does what it does without the interceptor.
+    ended. A handler that forgets to return its message is the usual way a response
+    cannot be sent; for a None that is cheap to foresee (the serializer is tried on it),
+    and the response still goes to grpc unchanged: grpc.server answers INTERNAL,
+    grpc.aio UNKNOWN for a serializer that raises, and an empty message where there is
+    no serializer.
     """
     if serializer is None:
-        return
+        return None if under_aio else (INTERNAL, _UNSERIALIZABLE, None)
     try:
-        serializer(None)
+        serialized = serializer(None)
     except Exception as exc:
-        active.fail(exc, code)
+        return (UNKNOWN if under_aio else INTERNAL), f"{type(exc).__name__}: {exc}", exc
+    if serialized is None and not under_aio:
+        return INTERNAL, _UNSERIALIZABLE, None
+    return None
 
 
 def end_failed(active: ActiveRpc, context: Any, exc: BaseException) -> None:
