@@ -150,7 +150,7 @@ def _guarded_ingest(app: ASGIApp, token: str | None) -> ASGIApp:
 
 def _guarded_reads(app: ASGIApp, token: str | None) -> ASGIApp:
     """The UI and API behind the UI token, if one is set: a browser may answer with Basic
-    auth, and a refusal comes in the Jaeger API's error envelope."""
+    auth; a refusal is shaped as the app's other errors (``_read_refusal``)."""
     if token is None:
         return app
     return TokenAuth(

@@ -316,11 +316,6 @@ def pytest_load_initial_conftests() -> None:
     under_pytest()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """The same, where the plugin is registered later (``pytest_plugins`` in a conftest)."""
-    under_pytest()
-
-
 @pytest.fixture
 def spans() -> Iterator[CapturedSpans]:
     """The spans finished during this test, from a real SDK TracerProvider."""
