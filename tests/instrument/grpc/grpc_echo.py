@@ -269,28 +269,24 @@ def _strict(unary: Any) -> grpc.GenericRpcHandler:
     )
 
 
+def _strict_reply(request: bytes, context: Any) -> bytes | None:
+    if request == b"missing":
+        context.set_code(grpc.StatusCode.NOT_FOUND)
+        context.set_details("no such thing")
+        return None
+    return None if request == b"none" else request
+
+
 def strict_sync_handlers() -> grpc.GenericRpcHandler:
     """Unary: the request back; for ``none`` None, which cannot be sent; for ``missing``
     NOT_FOUND set on the context, and None."""
-
-    def unary(request: bytes, context: grpc.ServicerContext) -> bytes | None:
-        if request == b"missing":
-            context.set_code(grpc.StatusCode.NOT_FOUND)
-            context.set_details("no such thing")
-            return None
-        return None if request == b"none" else request
-
-    return _strict(unary)
+    return _strict(_strict_reply)
 
 
 def strict_aio_handlers() -> grpc.GenericRpcHandler:
     """``strict_sync_handlers`` for grpc.aio, as a coroutine."""
 
     async def unary(request: bytes, context: Any) -> bytes | None:
-        if request == b"missing":
-            context.set_code(grpc.StatusCode.NOT_FOUND)
-            context.set_details("no such thing")
-            return None
-        return None if request == b"none" else request
+        return _strict_reply(request, context)
 
     return _strict(unary)
