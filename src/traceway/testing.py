@@ -5,7 +5,9 @@
         root = spans.one("GET /user/{id}", **{"http.route": "/user/{id}"})
         spans.assert_tree({"GET /user/{id}": {"cache lookup": {}, "UserService/Get": {}}})
 
-Loaded by pytest through the ``traceway`` entry point (or ``-p traceway.testing``).
+Loaded by pytest through its ``traceway.testing`` entry point, or by
+``-p traceway.testing`` / ``pytest_plugins = ["traceway.testing"]`` where plugins are not
+loaded automatically; ``-p no:traceway.testing`` turns it off.
 Spans come back as ``traceway.model.Span``: ids as lowercase hex, attributes as a dict.
 
 The OpenTelemetry API lets the global TracerProvider be set only once per process, so

@@ -10,9 +10,9 @@ from tests.instrument.otlp_receiver import OTLPReceiver
 
 pytest_plugins = ["pytester"]
 
-# Load the plugin by module name; "no:traceway" keeps an installed entry point from
-# registering the same module a second time. The generated tests need no asyncio.
-PLUGIN_ARGS = ("-p", "no:traceway", "-p", "traceway.testing", "-p", "no:asyncio")
+# The installed entry point has the module's name, so naming the module again is harmless.
+# The generated tests need no asyncio.
+PLUGIN_ARGS = ("-p", "traceway.testing", "-p", "no:asyncio")
 
 TESTS = """
 import pytest
@@ -184,3 +184,12 @@ def test_an_application_configured_at_import_exports_from_tests_only_if_asked(
 
     result.assert_outcomes(passed=1)  # the fixture captured the span either way
     assert [span.name for span in otlp_receiver.spans()] == (["GET /user/{id}"] if asked else [])
+
+
+def test_a_conftest_may_name_the_plugin_too(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest('pytest_plugins = ["traceway.testing"]')
+    pytester.makepyfile(test_plugin_use=TESTS)
+
+    result = pytester.runpytest_subprocess("-p", "no:asyncio")
+
+    result.assert_outcomes(passed=3)
