@@ -42,7 +42,6 @@ from traceway.instrument._logging import LogFormat, install_log_record_factory, 
 from traceway.instrument._settings import (
     ConfigurationError,
     OTLPProtocol,
-    Signal,
     build_resource,
     build_sampler,
     exporters_enabled,
@@ -112,13 +111,6 @@ def under_pytest() -> None:
     _under_pytest = True
 
 
-def _exports(enabled: bool | None, signal: Signal, set_global: bool) -> bool:
-    asked = enabled is not None or f"OTEL_{signal.upper()}_EXPORTER" in os.environ
-    if _under_pytest and set_global and not asked:
-        return False
-    return exporters_enabled(enabled, signal)
-
-
 def configure(
     service_name: str | None = None,
     *,
@@ -168,6 +160,8 @@ def configure(
     traces_protocol = otlp_protocol(protocol, "traces")
     metrics_protocol = otlp_protocol(protocol, "metrics")
     sampler = build_sampler(sample_rate)
+    # Under pytest a global setup exports only what is asked for (``under_pytest``).
+    unasked = "none" if _under_pytest and set_global else None
     setup = _Setup(
         resource=build_resource(
             service_name,
@@ -178,13 +172,13 @@ def configure(
         sampler_description=sampler.get_description(),
         traces_endpoint=(
             otlp_endpoint(endpoint, traces_protocol, "traces")
-            if _exports(traces, "traces", set_global)
+            if exporters_enabled(traces, "traces", default=unasked)
             else None
         ),
         traces_protocol=traces_protocol,
         metrics_endpoint=(
             otlp_endpoint(endpoint, metrics_protocol, "metrics")
-            if _exports(metrics, "metrics", set_global)
+            if exporters_enabled(metrics, "metrics", default=unasked)
             else None
         ),
         metrics_protocol=metrics_protocol,

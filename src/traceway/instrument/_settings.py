@@ -113,17 +113,20 @@ OTLP only when asked (to a Collector, say)."""
 
 
 def exporters_enabled(
-    enabled: bool | None, signal: Signal, environ: Mapping[str, str] = os.environ
+    enabled: bool | None,
+    signal: Signal,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    default: str | None = None,
 ) -> bool:
-    """The argument, else whether ``OTEL_{SIGNAL}_EXPORTER`` names ``otlp`` (by default:
-    for traces yes, for metrics no)."""
+    """The argument, else whether ``OTEL_{SIGNAL}_EXPORTER`` names ``otlp``; unset, it is
+    ``default``, else ``_DEFAULT_EXPORTERS`` (for traces yes, for metrics no)."""
     if enabled is not None:
         return enabled
+    unset = default if default is not None else _DEFAULT_EXPORTERS[signal]
     names = {
         name.strip().lower()
-        for name in environ.get(
-            f"OTEL_{signal.upper()}_EXPORTER", _DEFAULT_EXPORTERS[signal]
-        ).split(",")
+        for name in environ.get(f"OTEL_{signal.upper()}_EXPORTER", unset).split(",")
         if name.strip()
     }
     return "otlp" in names
