@@ -55,7 +55,7 @@ def format_number(count: int) -> str:
 
 def format_count(count: int, noun: str) -> str:
     """``1 span``, ``60,000 spans``: ``noun`` is singular, and takes an s."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+    return f"{format_number(count)} {noun}{'' if count == 1 else 's'}"
 
 
 def format_percent(fraction: float) -> str:

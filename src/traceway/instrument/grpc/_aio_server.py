@@ -128,7 +128,7 @@ def _trace_coroutine(
         if response_streaming:
             active.end(code, details)
         else:
-            end_unary(active, code, details, result, handler.response_serializer, True)
+            end_unary(active, code, details, result, handler.response_serializer, under_aio=True)
         return result
 
     return traced

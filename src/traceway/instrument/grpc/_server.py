@@ -163,7 +163,7 @@ def trace_sync_behavior(
         if response_streaming:
             return _respond(active, context, result, span_context)
         code, details = returned_status(context)
-        end_unary(active, code, details, result, serializer, under_aio)
+        end_unary(active, code, details, result, serializer, under_aio=under_aio)
         return result
 
     return traced
@@ -294,6 +294,7 @@ def end_unary(
     details: str | None,
     response: Any,
     serializer: Serializer | None,
+    *,
     under_aio: bool,
 ) -> None:
     """End the span of a unary call whose handler returned ``response``, with status
